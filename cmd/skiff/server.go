@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/skiff-sh/skiff/internal/server"
+)
+
+func newServerCommand() *cobra.Command {
+	cfg := server.Config{
+		DataDir:     defaultDataDir(),
+		BindAddress: "127.0.0.1",
+		HTTPSPort:   6443,
+		ServiceCIDR: "10.43.0.0/16",
+	}
+	var logs logFlags
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the control plane: API server, datastore, controllers, scheduler",
+		Long: `Run the control plane: API server, datastore, controllers and scheduler.
+
+On first start the server creates a cluster CA, its serving certificate and an
+admin kubeconfig in DATA_DIR/kubeconfig.yaml, which 'skiff kubectl' uses by
+default. It stops cleanly on SIGINT or SIGTERM.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger, err := logs.install(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			cfg.Log = logger
+			if err := validateServerConfig(cfg); err != nil {
+				return err
+			}
+			return runServer(cmd.Context(), cfg)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for the datastore, certificates and kubeconfig; the default is $"+dataDirEnv+" if set, else /var/lib/skiff as root, else $HOME/.skiff")
+	fs.StringVar(&cfg.BindAddress, "bind-address", cfg.BindAddress, "IP address the API server listens on (0.0.0.0 for all interfaces)")
+	fs.IntVar(&cfg.HTTPSPort, "https-port", cfg.HTTPSPort, "port the API server listens on")
+	fs.BoolVar(&cfg.DisableAgent, "disable-agent", cfg.DisableAgent, "do not run a node agent in this process (no-op until the node agent exists)")
+	fs.StringVar(&cfg.ServiceCIDR, "service-cidr", cfg.ServiceCIDR, "IP range ClusterIPs are allocated from")
+	fs.DurationVar(&cfg.CompactInterval, "compact-interval", 5*time.Minute, "how often datastore history older than one interval is discarded")
+	logs.addTo(fs)
+	return cmd
+}
+
+// runServer runs the server until SIGINT or SIGTERM. After the first
+// signal the default handling is restored, so a second one kills a server
+// that hangs while shutting down.
+func runServer(parent context.Context, cfg server.Config) error {
+	if parent == nil {
+		parent = context.Background()
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	onDone := make(chan struct{})
+	context.AfterFunc(ctx, func() {
+		defer close(onDone)
+		stop()
+		// A signal's cause is an error naming it; stop's is plain Canceled.
+		if cause := context.Cause(ctx); parent.Err() == nil && cause != context.Canceled {
+			cfg.Log.Info("Shutting down", "cause", cause)
+		}
+	})
+
+	err := server.Run(ctx, cfg)
+	stopping := ctx.Err() != nil
+	stop()
+	<-onDone // the shutdown line, if any, is written before we exit
+	if err != nil && !(stopping && errors.Is(err, context.Canceled)) {
+		return fmt.Errorf("server: %w", err)
+	}
+	return nil
+}
+
+// validateServerConfig rejects flag values early, with the flag's name in
+// the message, rather than leaving it to a component deep in start-up.
+func validateServerConfig(cfg server.Config) error {
+	if _, err := netip.ParseAddr(cfg.BindAddress); err != nil {
+		return fmt.Errorf("--bind-address %q is not an IP address", cfg.BindAddress)
+	}
+	if cfg.HTTPSPort < 1 || cfg.HTTPSPort > 65535 {
+		return fmt.Errorf("--https-port %d is not between 1 and 65535", cfg.HTTPSPort)
+	}
+	if _, err := netip.ParsePrefix(cfg.ServiceCIDR); err != nil {
+		return fmt.Errorf("--service-cidr %q is not a CIDR (%v)", cfg.ServiceCIDR, err)
+	}
+	if cfg.DataDir == "" {
+		return errors.New("--data-dir must not be empty")
+	}
+	return nil
+}
+
+// noArgs is cobra.NoArgs with a hint for the one mistake -v invites:
+// "-v debug" parses as "-v" then a stray argument "debug".
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	if args[0] == "debug" || args[0] == "info" {
+		return fmt.Errorf("unexpected argument %q (use --log-level=%s)", args[0], args[0])
+	}
+	return fmt.Errorf("unexpected argument %q (see '%s --help')", args[0], cmd.CommandPath())
+}

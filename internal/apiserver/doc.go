@@ -1,0 +1,16 @@
+// Package apiserver is Skiff's HTTP front: it authenticates requests, routes
+// /api and /apis paths to the registered resources and serves every verb of
+// the Kubernetes API contract (get, list, watch, create, update, patch,
+// delete, deletecollection, the status, scale and binding subresources) in
+// JSON, YAML and protobuf, with server-side Tables and metav1.Status errors.
+//
+// Every resource goes through the same generic handlers, driven by its
+// registry.Resource strategy. Reads are served from the watch cache; writes
+// go to the Store with compare-on-revision and come back to the cache
+// through the store's watch.
+//
+// The package owns request semantics (resourceVersion rules, status split,
+// graceful deletion, finalizers, field validation). It must not hold
+// per-kind rules (those live in internal/registry) nor talk to the Store
+// other than through storage.Store.
+package apiserver

@@ -1,0 +1,162 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/skiff-sh/skiff/internal/apiserver"
+	"github.com/skiff-sh/skiff/internal/apiserver/discovery"
+	"github.com/skiff-sh/skiff/internal/openapi"
+	"github.com/skiff-sh/skiff/internal/pki"
+	"github.com/skiff-sh/skiff/internal/registry/builtin"
+	"github.com/skiff-sh/skiff/internal/storage"
+	"github.com/skiff-sh/skiff/internal/storage/bolt"
+	"github.com/skiff-sh/skiff/internal/version"
+)
+
+// Config is what `skiff server` needs from its flags.
+type Config struct {
+	DataDir      string
+	BindAddress  string
+	HTTPSPort    int
+	DisableAgent bool
+	// ServiceCIDR is where ClusterIPs are allocated from.
+	ServiceCIDR string
+	// CompactInterval is how often store history older than one interval
+	// is discarded; 0 means 5 minutes.
+	CompactInterval time.Duration
+	// Ready, when set, is closed once the API server serves requests.
+	Ready chan<- struct{}
+	Log   *slog.Logger
+}
+
+// Run starts every server component and blocks until ctx is done, then
+// shuts down cleanly: in-flight requests finish, watches end, the store
+// flushes and closes.
+func Run(ctx context.Context, cfg Config) error {
+	start := time.Now()
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	serviceCIDR, err := netip.ParsePrefix(cfg.ServiceCIDR)
+	if err != nil {
+		return fmt.Errorf("invalid --service-cidr %q: %w", cfg.ServiceCIDR, err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("creating data dir: %w", err)
+	}
+	// Listen first: a taken port fails fast, and port 0 (tests) resolves to
+	// the real port before the kubeconfig is written.
+	addr := net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.HTTPSPort))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	defer ln.Close()
+	bundle, err := pki.Ensure(cfg.DataDir, pki.Options{
+		BindAddress: cfg.BindAddress,
+		Port:        ln.Addr().(*net.TCPAddr).Port,
+		ServiceIP:   net.IP(serviceCIDR.Addr().Next().AsSlice()),
+	})
+	if err != nil {
+		return err
+	}
+
+	dbDir := filepath.Join(cfg.DataDir, "db")
+	if err := os.MkdirAll(dbDir, 0o700); err != nil {
+		return fmt.Errorf("creating database dir: %w", err)
+	}
+	store, err := bolt.Open(filepath.Join(dbDir, "skiff.db"), bolt.Options{})
+	if err != nil {
+		return fmt.Errorf("opening store: %w", err)
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("closing store", "err", err)
+		}
+	}()
+
+	api, err := newAPIServer(store, serviceCIDR, log)
+	if err != nil {
+		return err
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	if err := api.Start(runCtx); err != nil {
+		return err
+	}
+	interval := cfg.CompactInterval
+	if interval <= 0 {
+		interval = 5 * time.Minute
+	}
+	go storage.RunCompactor(runCtx, store, interval, log.With("component", "compactor"))
+
+	srv := &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		// Watches end when the server stops, not only when clients leave.
+		BaseContext: func(net.Listener) context.Context { return runCtx },
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		TLSConfig: &tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			Certificates: []tls.Certificate{bundle.Serving},
+			ClientAuth:   tls.VerifyClientCertIfGiven,
+			ClientCAs:    bundle.CAPool,
+			NextProtos:   []string{"h2", "http/1.1"},
+		},
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.ServeTLS(ln, "", "") }()
+	log.Info("skiff API server ready", "address", "https://"+ln.Addr().String(),
+		"kubeconfig", bundle.Paths.Kubeconfig, "startup", time.Since(start).Round(time.Millisecond))
+	if cfg.Ready != nil {
+		close(cfg.Ready)
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		return fmt.Errorf("serving: %w", err)
+	}
+	log.Info("shutting down")
+	stop()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("shutting down HTTP server", "err", err)
+	}
+	return nil
+}
+
+// newAPIServer assembles the API server from the built-in resources.
+func newAPIServer(store storage.Store, serviceCIDR netip.Prefix, log *slog.Logger) (*apiserver.Server, error) {
+	scheme, err := builtin.NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	resources := builtin.Resources(builtin.Config{ServiceCIDR: serviceCIDR})
+	oapi, err := openapi.New(resources, scheme)
+	if err != nil {
+		return nil, fmt.Errorf("building OpenAPI documents: %w", err)
+	}
+	return apiserver.New(apiserver.Config{
+		Store:     store,
+		Scheme:    scheme,
+		Resources: resources,
+		Discovery: discovery.New(resources),
+		OpenAPI:   oapi,
+		Version:   version.Info(),
+		Log:       log,
+	})
+}
