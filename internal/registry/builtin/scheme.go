@@ -53,5 +53,7 @@ func NewScheme() (*runtime.Scheme, error) {
 			return nil, fmt.Errorf("building scheme: %w", err)
 		}
 	}
+	// Clients send DeleteOptions and friends as meta.k8s.io/v1 too.
+	metav1.AddToGroupVersion(s, metav1.SchemeGroupVersion)
 	return s, nil
 }

@@ -124,8 +124,23 @@ func TestRequestedClusterIP(t *testing.T) {
 			t.Errorf("cause = %s %q", c.Field, c.Message)
 		}
 	})
+	t.Run("unconfigured family", func(t *testing.T) {
+		svc := testService("b", func(s *corev1.Service) {
+			s.Spec.IPFamilyPolicy = ptrTo(corev1.IPFamilyPolicyPreferDualStack)
+			s.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}
+		})
+		_, err := h.BeforeCreate(context.Background(), svc)
+		if c := causeOf(t, err); c.Field != "spec.ipFamilies[1]" || !strings.Contains(c.Message, "not configured on this cluster") {
+			t.Errorf("cause = %s %q", c.Field, c.Message)
+		}
+	})
 	if ips, _ := h.alloc.counts(); ips != 1 {
 		t.Errorf("failed creates leaked reservations: %d addresses held", ips)
+	}
+	// PreferDualStack runs single-stack here.
+	p := mustCreate(t, h, testService("p", func(s *corev1.Service) { s.Spec.IPFamilyPolicy = ptrTo(corev1.IPFamilyPolicyPreferDualStack) }))
+	if len(p.Spec.IPFamilies) != 1 || *p.Spec.IPFamilyPolicy != corev1.IPFamilyPolicyPreferDualStack {
+		t.Errorf("PreferDualStack service = %v %v", *p.Spec.IPFamilyPolicy, p.Spec.IPFamilies)
 	}
 }
 

@@ -26,7 +26,10 @@
 //   - It names generateName objects before calling the service hooks, so
 //     reservations are keyed by namespace/name.
 //   - Namespace spec.finalizers change only through namespaces/finalize
-//     (PrepareForUpdate keeps the stored ones on plain updates).
+//     (PrepareForUpdate keeps the stored ones on plain updates), so the
+//     server needs that subresource for namespace deletion to finish.
+//   - Endpoints reject loopback, link-local and unspecified addresses, as
+//     upstream: the default/kubernetes endpoints need a routable address.
 //
 // Known differences from upstream:
 //   - Errors are reported in a deterministic order (resource names sorted);
@@ -54,8 +57,8 @@
 //   - PersistentVolume validation checks only local, hostPath, NFS and CSI
 //     sources in detail.
 //   - The service allocator is single-stack (the family of ServiceCIDR):
-//     RequireDualStack is refused for services with IPs, PreferDualStack
-//     falls back to the primary family. Dynamic allocation is next-fit,
+//     RequireDualStack is refused for services with IPs, as upstream on a
+//     single-stack cluster. Dynamic allocation is next-fit,
 //     not random, and the first usable address is kept for
 //     default/kubernetes (upstream only prefers it). An exhausted range is
 //     a 500 InternalError, as upstream. Ranges with more than 2^24

@@ -171,7 +171,7 @@ func (h *serviceHooks) allocate(svc, old *corev1.Service, t *txn) error {
 		return invalidService(svc, errs)
 	}
 	if needsClusterIP(svc) {
-		if errs := h.initIPFamilies(svc); len(errs) > 0 {
+		if errs := h.initIPFamilies(svc, old); len(errs) > 0 {
 			return invalidService(svc, errs)
 		}
 		if err := h.allocClusterIPs(svc, old, t); err != nil {
@@ -278,19 +278,22 @@ func requestedNodePort(port int32, ports []corev1.ServicePort) int32 {
 
 // initIPFamilies fills ipFamilies and ipFamilyPolicy for Skiff's
 // single-stack service range, with upstream's rules and messages.
-func (h *serviceHooks) initIPFamilies(svc *corev1.Service) field.ErrorList {
+func (h *serviceHooks) initIPFamilies(svc, old *corev1.Service) field.ErrorList {
 	spec := &svc.Spec
 	fam := h.alloc.family
 	policyPath := specPath.Child("ipFamilyPolicy")
 	selectorlessHeadless := isHeadless(svc) && len(spec.Selector) == 0
 	if spec.IPFamilyPolicy == nil {
-		// Selectorless headless services have no IPs of their own; their
-		// endpoints may be of any family.
-		p := corev1.IPFamilyPolicySingleStack
-		if selectorlessHeadless {
-			p = corev1.IPFamilyPolicyRequireDualStack
+		switch {
+		case old != nil && old.Spec.IPFamilyPolicy != nil:
+			// An update that leaves the policy out keeps it.
+			spec.IPFamilyPolicy = ptrTo(*old.Spec.IPFamilyPolicy)
+		case selectorlessHeadless:
+			// No IPs of its own; its endpoints may be of any family.
+			spec.IPFamilyPolicy = ptrTo(corev1.IPFamilyPolicyRequireDualStack)
+		default:
+			spec.IPFamilyPolicy = ptrTo(corev1.IPFamilyPolicySingleStack)
 		}
-		spec.IPFamilyPolicy = &p
 	}
 	policy := *spec.IPFamilyPolicy
 	var errs field.ErrorList
@@ -313,30 +316,31 @@ func (h *serviceHooks) initIPFamilies(svc *corev1.Service) field.ErrorList {
 	if len(errs) > 0 {
 		return errs
 	}
-	if len(spec.IPFamilies) == 0 {
-		spec.IPFamilies = []corev1.IPFamily{fam}
-	}
 	if selectorlessHeadless {
+		// The one case where a single-stack cluster lists both families.
+		if len(spec.IPFamilies) == 0 {
+			spec.IPFamilies = []corev1.IPFamily{fam}
+		}
 		if len(spec.IPFamilies) < 2 && policy != corev1.IPFamilyPolicySingleStack {
 			spec.IPFamilies = append(spec.IPFamilies, otherFamily(spec.IPFamilies[0]))
 		}
 		return nil
 	}
 	if policy == corev1.IPFamilyPolicyRequireDualStack {
-		return field.ErrorList{field.Invalid(policyPath, policy, "this cluster is not configured for dual-stack services")}
+		errs = append(errs, field.Invalid(policyPath, policy, "this cluster is not configured for dual-stack services"))
 	}
 	for i, f := range spec.IPFamilies {
-		if f == fam {
-			continue
+		if f != fam {
+			errs = append(errs, field.Invalid(specPath.Child("ipFamilies").Index(i), f, "not configured on this cluster"))
 		}
-		if policy == corev1.IPFamilyPolicyPreferDualStack && i > 0 {
-			// Preferred, not required: run single-stack on the primary.
-			spec.IPFamilies = spec.IPFamilies[:i]
-			break
-		}
-		errs = append(errs, field.Invalid(specPath.Child("ipFamilies").Index(i), f, fmt.Sprintf("%s is not configured on this cluster", f)))
 	}
-	return errs
+	if len(errs) > 0 {
+		return errs
+	}
+	if len(spec.IPFamilies) == 0 {
+		spec.IPFamilies = []corev1.IPFamily{fam}
+	}
+	return nil
 }
 
 func otherFamily(f corev1.IPFamily) corev1.IPFamily {
