@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/skiff-sh/skiff/internal/admission"
 	"github.com/skiff-sh/skiff/internal/storage"
 )
 
@@ -113,6 +114,10 @@ func (s *Server) createOnce(ctx context.Context, res *resource, obj runtime.Obje
 		st.PrepareForCreate(obj)
 	case res.HasStatus:
 		resetStatus(obj)
+	}
+	if err := s.admit(ctx, &admission.Attributes{Operation: admission.Create, Resource: res.GVR,
+		Namespace: acc.GetNamespace(), Name: acc.GetName(), Object: obj, DryRun: dry}); err != nil {
+		return nil, err
 	}
 	if st.Validate != nil {
 		if errs := st.Validate(obj); len(errs) > 0 {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
 
+	"github.com/skiff-sh/skiff/internal/admission"
 	"github.com/skiff-sh/skiff/internal/registry"
 	"github.com/skiff-sh/skiff/internal/storage"
 	"github.com/skiff-sh/skiff/internal/storage/watchcache"
@@ -30,8 +31,11 @@ type Config struct {
 	Discovery http.Handler
 	// OpenAPI serves /openapi/v2 and /openapi/v3.
 	OpenAPI http.Handler
-	Version version.Info
-	Log     *slog.Logger
+	// Admission plugins run, in order, on every create, update and delete
+	// after defaulting and before validation.
+	Admission []admission.Plugin
+	Version   version.Info
+	Log       *slog.Logger
 	// Now is the clock for timestamps; nil means time.Now.
 	Now func() time.Time
 }
@@ -45,6 +49,7 @@ type Server struct {
 	resources map[schema.GroupVersionResource]*resource
 	discovery http.Handler
 	openapi   http.Handler
+	admission []admission.Plugin
 	version   version.Info
 	log       *slog.Logger
 	now       func() time.Time
@@ -59,6 +64,7 @@ func New(cfg Config) (*Server, error) {
 		codecs:    newCodecs(cfg.Scheme),
 		resources: map[schema.GroupVersionResource]*resource{},
 		discovery: cfg.Discovery,
+		admission: cfg.Admission,
 		openapi:   cfg.OpenAPI,
 		version:   cfg.Version,
 		log:       cfg.Log,
@@ -191,4 +197,14 @@ func notFoundPath(string) error {
 	st := metav1.Status{Status: metav1.StatusFailure, Code: http.StatusNotFound, Reason: metav1.StatusReasonNotFound,
 		Message: "the server could not find the requested resource", Details: &metav1.StatusDetails{}}
 	return &apierrors.StatusError{ErrStatus: st}
+}
+
+// admit runs the admission plugins on one write.
+func (s *Server) admit(ctx context.Context, a *admission.Attributes) error {
+	for _, p := range s.admission {
+		if err := p.Admit(ctx, a); err != nil {
+			return err
+		}
+	}
+	return nil
 }

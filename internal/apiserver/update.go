@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/skiff-sh/skiff/internal/admission"
 	"github.com/skiff-sh/skiff/internal/storage"
 )
 
@@ -156,7 +157,7 @@ func (s *Server) writeUpdate(ctx context.Context, res *resource, key string, des
 	// strategies validate the object as it will be compared.
 	dacc, _ := meta.Accessor(desired)
 	setRV(dacc, rev)
-	obj, err := s.prepareUpdate(res, desired, cur, tgt)
+	obj, err := s.prepareUpdate(ctx, res, desired, cur, tgt, dry)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +204,7 @@ func (s *Server) writeUpdate(ctx context.Context, res *resource, key string, des
 // what is stored: system metadata is kept, the status split is applied,
 // defaults, strategy rules and validation run, and the generation moves
 // when the spec changed.
-func (s *Server) prepareUpdate(res *resource, desired, cur runtime.Object, tgt target) (runtime.Object, error) {
+func (s *Server) prepareUpdate(ctx context.Context, res *resource, desired, cur runtime.Object, tgt target, dry bool) (runtime.Object, error) {
 	obj := desired
 	switch tgt {
 	case statusSubresource:
@@ -235,6 +236,11 @@ func (s *Server) prepareUpdate(res *resource, desired, cur runtime.Object, tgt t
 	st := res.Strategy
 	if st.Default != nil && tgt != finalizeSubresource {
 		st.Default(obj)
+	}
+	sub := map[target]string{statusSubresource: "status", finalizeSubresource: "finalize", wholeObject: "binding"}[tgt]
+	if err := s.admit(ctx, &admission.Attributes{Operation: admission.Update, Resource: res.GVR, Subresource: sub,
+		Namespace: acc.GetNamespace(), Name: acc.GetName(), Object: obj, OldObject: cur, DryRun: dry}); err != nil {
+		return nil, err
 	}
 	// Strategies validate metadata themselves (name rules differ by kind).
 	var errs field.ErrorList

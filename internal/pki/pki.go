@@ -170,3 +170,6 @@ func (b *Bundle) ClientCert(cn string, orgs []string) (certPEM, keyPEM []byte, e
 	}
 	return b.issue(clientTemplate(cn, orgs))
 }
+
+// CAPEM returns the CA certificate in PEM form, for client configs.
+func (b *Bundle) CAPEM() []byte { return pemCert(b.CA) }

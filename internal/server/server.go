@@ -16,6 +16,7 @@ import (
 
 	"github.com/skiff-sh/skiff/internal/apiserver"
 	"github.com/skiff-sh/skiff/internal/apiserver/discovery"
+	"github.com/skiff-sh/skiff/internal/controller/manager"
 	"github.com/skiff-sh/skiff/internal/openapi"
 	"github.com/skiff-sh/skiff/internal/pki"
 	"github.com/skiff-sh/skiff/internal/registry/builtin"
@@ -35,6 +36,11 @@ type Config struct {
 	// CompactInterval is how often store history older than one interval
 	// is discarded; 0 means 5 minutes.
 	CompactInterval time.Duration
+	// DisableControllers runs the API server alone (tests of a single
+	// controller start their own).
+	DisableControllers bool
+	// SimulatedNodes registers that many simulated nodes in this process.
+	SimulatedNodes int
 	// Ready, when set, is closed once the API server serves requests.
 	Ready chan<- struct{}
 	Log   *slog.Logger
@@ -118,6 +124,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.ServeTLS(ln, "", "") }()
+	if !cfg.DisableControllers {
+		if err := startControlPlane(runCtx, bundle, ln.Addr(), log); err != nil {
+			return err
+		}
+	}
 	log.Info("skiff API server ready", "address", "https://"+ln.Addr().String(),
 		"kubeconfig", bundle.Paths.Kubeconfig, "startup", time.Since(start).Round(time.Millisecond))
 	if cfg.Ready != nil {
@@ -136,6 +147,23 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("shutting down HTTP server", "err", err)
 	}
+	return nil
+}
+
+// startControlPlane starts the controllers (behind leader election) in the
+// background; they connect to the API server like any client.
+func startControlPlane(ctx context.Context, bundle *pki.Bundle, addr net.Addr, log *slog.Logger) error {
+	cfg, err := loopbackConfig(bundle, addr, "skiff:controller-manager")
+	if err != nil {
+		return err
+	}
+	go func() {
+		err := manager.Run(ctx, manager.Config{RESTConfig: cfg, LeaseName: "skiff-controller-manager",
+			Controllers: controllers(), Log: log.With("component", "controller-manager")})
+		if err != nil {
+			log.Error("controller manager", "err", err)
+		}
+	}()
 	return nil
 }
 

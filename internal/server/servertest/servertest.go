@@ -37,6 +37,11 @@ type Options struct {
 	DataDir string
 	// Port is the HTTPS port; 0 picks a free one.
 	Port int
+	// Controllers runs the built-in controllers and scheduler; by default a
+	// test server is the API server alone and a test runs what it tests.
+	Controllers bool
+	// SimulatedNodes registers simulated nodes in the server.
+	SimulatedNodes int
 }
 
 // Start runs a server and waits until it serves.
@@ -56,7 +61,10 @@ func Start(t testing.TB, opts Options) *Server {
 			HTTPSPort:   opts.Port,
 			ServiceCIDR: "10.43.0.0/16",
 			Ready:       ready,
-			Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+
+			DisableControllers: !opts.Controllers,
+			SimulatedNodes:     opts.SimulatedNodes,
+			Log:                slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
 	}()
 	select {
