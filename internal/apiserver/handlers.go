@@ -61,6 +61,14 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, res *reso
 			return methodNotAllowed(info.Verb, gr)
 		}
 		return s.bind(w, r, res, info)
+	case "eviction":
+		if gr.String() != "pods" {
+			break
+		}
+		if info.Verb != "create" {
+			return methodNotAllowed(info.Verb, gr)
+		}
+		return s.evict(w, r, res, info)
 	case "finalize":
 		if gr.String() != "namespaces" {
 			break

@@ -4,18 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
+	"google.golang.org/protobuf/encoding/protowire"
 	"sigs.k8s.io/yaml"
 
 	"github.com/skiff-sh/skiff/internal/storage/watchcache"
@@ -196,30 +197,59 @@ func (s *Server) writeList(w http.ResponseWriter, res *resource, items []*watchc
 	return nil
 }
 
+// writeProtoList builds a protobuf list from each item's cached protobuf
+// message, the way the generated Marshal would lay it out: ListMeta is
+// field 1 and each item a length-delimited field 2, wrapped in the
+// runtime.Unknown envelope with the "k8s\x00" magic prefix.
 func (s *Server) writeProtoList(w http.ResponseWriter, res *resource, items []*watchcache.Object, lm metav1.ListMeta) error {
-	list, err := s.scheme.New(res.listGVK)
+	listMeta, err := lm.Marshal()
 	if err != nil {
 		return err
 	}
-	objs := make([]runtime.Object, len(items))
-	for i, o := range items {
-		if objs[i], err = s.toServed(res, o.Obj); err != nil {
+	body := make([]byte, 0, 64+len(items)*1024)
+	body = protowire.AppendTag(body, 1, protowire.BytesType)
+	body = protowire.AppendBytes(body, listMeta)
+	for _, o := range items {
+		raw, err := s.protoMessage(res, o)
+		if err != nil {
 			return err
 		}
+		body = protowire.AppendTag(body, 2, protowire.BytesType)
+		body = protowire.AppendBytes(body, raw)
 	}
-	if err := meta.SetList(list, objs); err != nil {
-		return err
+	unk := runtime.Unknown{
+		TypeMeta: runtime.TypeMeta{APIVersion: res.listGVK.GroupVersion().String(), Kind: res.listGVK.Kind},
+		Raw:      body,
 	}
-	la, err := meta.ListAccessor(list)
+	env, err := unk.Marshal()
 	if err != nil {
 		return err
 	}
-	la.SetResourceVersion(lm.ResourceVersion)
-	la.SetContinue(lm.Continue)
-	la.SetRemainingItemCount(lm.RemainingItemCount)
-	list.GetObjectKind().SetGroupVersionKind(res.listGVK)
-	s.writeEncoded(w, http.StatusOK, mediaProtobuf, list)
+	writeBody(w, http.StatusOK, mediaProtobuf, append([]byte(protobufMagic), env...))
 	return nil
+}
+
+// protobufMagic prefixes every Kubernetes protobuf envelope.
+const protobufMagic = "k8s\x00"
+
+// protoMessage is an object's bare protobuf message (no envelope), cached
+// on the object unless a conversion is involved.
+func (s *Server) protoMessage(res *resource, o *watchcache.Object) ([]byte, error) {
+	marshal := func(obj runtime.Object) ([]byte, error) {
+		m, ok := obj.(interface{ Marshal() ([]byte, error) })
+		if !ok {
+			return nil, fmt.Errorf("%T has no protobuf form", obj)
+		}
+		return m.Marshal()
+	}
+	if res.converted {
+		obj, err := s.toServed(res, o.Obj)
+		if err != nil {
+			return nil, err
+		}
+		return marshal(obj)
+	}
+	return o.Encoded("proto-message", marshal)
 }
 
 // partialMeta returns the PartialObjectMetadata form of an object.

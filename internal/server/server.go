@@ -83,7 +83,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(dbDir, 0o700); err != nil {
 		return fmt.Errorf("creating database dir: %w", err)
 	}
-	store, err := bolt.Open(filepath.Join(dbDir, "skiff.db"), bolt.Options{})
+	// The watch cache keeps the history clients watch from, so the store's
+	// own in-memory event ring only needs to bridge short gaps.
+	store, err := bolt.Open(filepath.Join(dbDir, "skiff.db"), bolt.Options{WatchCacheSize: 1024})
 	if err != nil {
 		return fmt.Errorf("opening store: %w", err)
 	}
