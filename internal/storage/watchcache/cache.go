@@ -50,7 +50,7 @@ type Cache struct {
 // New returns a Cache over store. Register resources, then Start it.
 func New(store storage.Store, cfg Config, log *slog.Logger) *Cache {
 	if cfg.HistorySize <= 0 {
-		cfg.HistorySize = 10000
+		cfg.HistorySize = 4096
 	}
 	if cfg.BookmarkInterval <= 0 {
 		cfg.BookmarkInterval = 2 * time.Second
@@ -284,10 +284,8 @@ func (c *Cache) bookmarks(ctx context.Context) {
 		c.mu.Lock()
 		for _, r := range c.resources {
 			for w := range r.watchers {
-				if w.bookmarks && w.rev < c.rev {
-					if w.unsafeSend(Event{Type: Bookmark, Rev: c.rev}) {
-						w.rev = c.rev
-					}
+				if w.bookmarks && w.told < c.rev && !w.unsafeSend(Event{Type: Bookmark, Rev: c.rev}) {
+					delete(r.watchers, w)
 				}
 			}
 		}

@@ -38,7 +38,8 @@ type Watcher struct {
 	cancel context.CancelFunc
 
 	// Guarded by the cache's mu.
-	rev     int64 // highest revision the client has been told about
+	rev     int64 // events at or below it were already delivered (replay)
+	told    int64 // highest revision the client has heard of, for bookmarks
 	stopped bool
 
 	errMu sync.Mutex
@@ -88,6 +89,7 @@ func (w *Watcher) unsafeSend(ev Event) bool {
 	}
 	select {
 	case w.ch <- ev:
+		w.told = ev.Rev
 		return true
 	default:
 		w.stop(ErrTooSlow)
@@ -176,6 +178,7 @@ func (r *Resource) Watch(ctx context.Context, opts WatchOptions) (*Watcher, erro
 		prefix:    opts.Prefix,
 		bookmarks: opts.Bookmarks,
 		rev:       rev,
+		told:      rev,
 	}
 	for _, ev := range backlog {
 		w.ch <- ev
