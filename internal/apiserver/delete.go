@@ -282,8 +282,7 @@ func (s *Server) deleteCollection(w http.ResponseWriter, r *http.Request, res *r
 	}
 	items, _ := res.cache.List(sel.prefix(res, info.Namespace), sel.filter)
 	for _, o := range items {
-		acc, _ := meta.Accessor(o.Obj)
-		_, _, err := s.deleteObject(r.Context(), res, acc.GetNamespace(), acc.GetName(), opts)
+		_, _, err := s.deleteObject(r.Context(), res, o.Fields["metadata.namespace"], o.Fields["metadata.name"], opts)
 		if err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}

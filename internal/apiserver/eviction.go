@@ -94,7 +94,11 @@ func (s *Server) chargeBudget(ctx context.Context, pod *corev1.Pod, dry bool) er
 	items, _ := pdbRes.cache.List(pdbRes.listPrefix(pod.Namespace), watchcache.Everything)
 	var matched []*policyv1.PodDisruptionBudget
 	for _, o := range items {
-		pdb := o.Obj.(*policyv1.PodDisruptionBudget)
+		obj, err := o.Decode()
+		if err != nil {
+			return err
+		}
+		pdb := obj.(*policyv1.PodDisruptionBudget)
 		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
 		if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
 			continue

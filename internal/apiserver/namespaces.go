@@ -29,7 +29,11 @@ func (s *Server) admitNamespace(ctx context.Context, name string) error {
 			return apierrors.NewNotFound(res.groupResource(), name)
 		}
 	}
-	ns := o.Obj.(*corev1.Namespace)
+	obj, err := o.Decode()
+	if err != nil {
+		return err
+	}
+	ns := obj.(*corev1.Namespace)
 	if ns.DeletionTimestamp != nil || ns.Status.Phase == corev1.NamespaceTerminating {
 		err := apierrors.NewForbidden(schema.GroupResource{}, "",
 			fmt.Errorf("unable to create new content in namespace %s because it is being terminated", name))

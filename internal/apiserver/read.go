@@ -84,7 +84,11 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, res *resource, info
 	case "Table":
 		return s.writeTable(w, r, res, []*watchcache.Object{o}, metav1.ListMeta{}, m)
 	case "PartialObjectMetadata":
-		return s.writePartial(w, res, o.Obj, m)
+		obj, err := o.Decode()
+		if err != nil {
+			return err
+		}
+		return s.writePartial(w, res, obj, m)
 	case "PartialObjectMetadataList":
 		return badRequest("PartialObjectMetadataList is only served for lists")
 	}
@@ -243,13 +247,14 @@ func (s *Server) protoMessage(res *resource, o *watchcache.Object) ([]byte, erro
 		return m.Marshal()
 	}
 	if res.converted {
-		obj, err := s.toServed(res, o.Obj)
+		obj, err := s.served(res, o)
 		if err != nil {
 			return nil, err
 		}
 		return marshal(obj)
 	}
-	return o.Encoded("proto-message", marshal)
+	_, msg, err := withResourceVersion(o.Value, strconv.FormatInt(o.Rev, 10))
+	return msg, err
 }
 
 // partialMeta returns the PartialObjectMetadata form of an object.
@@ -284,7 +289,11 @@ func (s *Server) writePartialList(w http.ResponseWriter, res *resource, items []
 		Items:    make([]metav1.PartialObjectMetadata, 0, len(items)),
 	}
 	for _, o := range items {
-		pm, err := partialMeta(o.Obj, m.AsVersion)
+		obj, err := o.Decode()
+		if err != nil {
+			return err
+		}
+		pm, err := partialMeta(obj, m.AsVersion)
 		if err != nil {
 			return err
 		}

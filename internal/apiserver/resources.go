@@ -102,7 +102,8 @@ func (s *Server) decoder(res *resource) watchcache.Decoder {
 				f[k] = v
 			}
 		}
-		return &watchcache.Object{Key: key, Rev: rev, Obj: obj, Labels: labels.Set(acc.GetLabels()), Fields: f}, nil
+		decode := func() (runtime.Object, error) { return s.decodeStored(res, value, rev) }
+		return watchcache.NewObject(key, rev, value, labels.Set(acc.GetLabels()), f, decode), nil
 	}
 }
 
@@ -182,13 +183,32 @@ func (s *Server) toServed(res *resource, obj runtime.Object) (runtime.Object, er
 // cached bytes when no conversion is involved.
 func (s *Server) encodeCached(res *resource, o *watchcache.Object, media string) ([]byte, error) {
 	if res.converted {
-		obj, err := s.toServed(res, o.Obj)
+		obj, err := s.served(res, o)
 		if err != nil {
 			return nil, err
 		}
 		return s.codecs.encode(media, obj)
 	}
-	return o.Encoded(media, func(obj runtime.Object) ([]byte, error) { return s.codecs.encode(media, obj) })
+	if media == mediaProtobuf {
+		env, _, err := withResourceVersion(o.Value, strconv.FormatInt(o.Rev, 10))
+		return env, err
+	}
+	return o.Encoded(media, func() ([]byte, error) {
+		obj, err := o.Decode()
+		if err != nil {
+			return nil, err
+		}
+		return s.codecs.encode(media, obj)
+	})
+}
+
+// served decodes a cached object as the served kind; the caller owns it.
+func (s *Server) served(res *resource, o *watchcache.Object) (runtime.Object, error) {
+	obj, err := o.Decode()
+	if err != nil {
+		return nil, err
+	}
+	return s.toServed(res, obj)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

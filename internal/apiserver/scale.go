@@ -25,7 +25,7 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, res *resourc
 		if !ok {
 			return apierrors.NewNotFound(res.groupResource(), info.Name)
 		}
-		obj, err := s.toServed(res, o.Obj)
+		obj, err := s.served(res, o)
 		if err != nil {
 			return err
 		}

@@ -117,7 +117,11 @@ func (s *Server) Start(ctx context.Context) error {
 		objs, _ := res.cache.List(res.prefix, watchcache.Everything)
 		list := make([]runtime.Object, len(objs))
 		for i, o := range objs {
-			list[i] = o.Obj
+			obj, err := o.Decode()
+			if err != nil {
+				return err
+			}
+			list[i] = obj
 		}
 		if err := res.Strategy.Hooks.Rebuild(list); err != nil {
 			return fmt.Errorf("rebuilding reservations for %s: %w", res.GVR, err)

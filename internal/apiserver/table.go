@@ -49,7 +49,7 @@ func (s *Server) writeTable(w http.ResponseWriter, r *http.Request, res *resourc
 		Rows:              make([]metav1.TableRow, 0, len(items)),
 	}
 	for _, o := range items {
-		obj, err := s.toServed(res, o.Obj)
+		obj, err := s.served(res, o)
 		if err != nil {
 			return err
 		}

@@ -133,7 +133,7 @@ func (s *Server) updateObject(ctx context.Context, res *resource, namespace, nam
 func (s *Server) current(ctx context.Context, res *resource, key string, fromStore bool) (runtime.Object, int64, error) {
 	if !fromStore {
 		if o, _, ok := res.cache.Get(key); ok {
-			obj, err := s.toServed(res, o.Obj)
+			obj, err := s.served(res, o)
 			return obj, o.Rev, err
 		}
 		// Not cached yet may mean not written yet or not seen yet.

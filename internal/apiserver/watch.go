@@ -168,9 +168,12 @@ func (ws *watchStream) send(ev watchcache.Event) error {
 	case ev.Type == watchcache.Bookmark:
 		obj, err = ws.encode(ws.bookmarkObject(ev))
 	case ws.media.As == "PartialObjectMetadata":
+		var decoded runtime.Object
 		var pm *metav1.PartialObjectMetadata
-		if pm, err = partialMeta(ev.Object.Obj, ws.media.AsVersion); err == nil {
-			obj, err = ws.encode(pm)
+		if decoded, err = ev.Object.Decode(); err == nil {
+			if pm, err = partialMeta(decoded, ws.media.AsVersion); err == nil {
+				obj, err = ws.encode(pm)
+			}
 		}
 	default:
 		obj, err = ws.s.encodeCached(ws.res, ev.Object, ws.wireType())

@@ -1,10 +1,17 @@
 package server
 
 import (
+	"github.com/skiff-sh/skiff/internal/controller"
+	"github.com/skiff-sh/skiff/internal/controller/cronjob"
+	"github.com/skiff-sh/skiff/internal/controller/job"
 	"github.com/skiff-sh/skiff/internal/controller/manager"
 )
 
 // controllers is the explicit list of controllers `skiff server` runs.
 func controllers() []manager.Controller {
-	return []manager.Controller{}
+	return []manager.Controller{
+		{Name: "job", New: func(cc controller.Context) (manager.Runner, error) { return job.New(cc) }},
+		{Name: "ttl-after-finished", New: func(cc controller.Context) (manager.Runner, error) { return job.NewTTLAfterFinished(cc) }},
+		{Name: "cronjob", New: func(cc controller.Context) (manager.Runner, error) { return cronjob.New(cc) }},
+	}
 }

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/skiff-sh/skiff/internal/storage"
 	"github.com/skiff-sh/skiff/internal/storage/bolt"
@@ -23,13 +24,20 @@ import (
 const prefix = "/registry/core/configmaps/"
 
 func decode(key string, value []byte, rev int64) (*watchcache.Object, error) {
-	var cm corev1.ConfigMap
-	if err := json.Unmarshal(value, &cm); err != nil {
+	dec := func() (runtime.Object, error) {
+		var cm corev1.ConfigMap
+		if err := json.Unmarshal(value, &cm); err != nil {
+			return nil, err
+		}
+		cm.ResourceVersion = fmt.Sprint(rev)
+		return &cm, nil
+	}
+	obj, err := dec()
+	if err != nil {
 		return nil, err
 	}
-	cm.ResourceVersion = fmt.Sprint(rev)
-	return &watchcache.Object{Key: key, Rev: rev, Obj: &cm, Labels: labels.Set(cm.Labels),
-		Fields: fields.Set{"metadata.name": cm.Name}}, nil
+	cm := obj.(*corev1.ConfigMap)
+	return watchcache.NewObject(key, rev, value, labels.Set(cm.Labels), fields.Set{"metadata.name": cm.Name}, dec), nil
 }
 
 func value(name, color string) []byte {
@@ -90,7 +98,7 @@ func next(t *testing.T, w *watchcache.Watcher) watchcache.Event {
 	return watchcache.Event{}
 }
 
-func name(ev watchcache.Event) string { return ev.Object.Obj.(*corev1.ConfigMap).Name }
+func name(ev watchcache.Event) string { return ev.Object.Fields["metadata.name"] }
 
 func TestListIsConsistentWithRevision(t *testing.T) {
 	f := newFixture(t, 100)
