@@ -7,7 +7,7 @@ LDFLAGS   := -s -w -X github.com/skiff-sh/skiff/internal/version.Version=$(VERSI
              -X github.com/skiff-sh/skiff/internal/version.GitCommit=$(COMMIT)
 FUZZTIME  ?= 10s
 
-.PHONY: help build run test lint test-unit test-e2e fuzz bench bench-api clean
+.PHONY: help build run test lint test-unit test-e2e fuzz bench bench-api bench-scale clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-12s %s\n", $$1, $$2}'
@@ -34,10 +34,13 @@ fuzz: ## run each fuzz target briefly (FUZZTIME, default 10s)
 	$(GO) test -run '^$$' -fuzz '^FuzzKeys$$' -fuzztime $(FUZZTIME) ./internal/storage/bolt/
 	$(GO) test -run '^$$' -fuzz '^FuzzRequestDecoding$$' -fuzztime $(FUZZTIME) ./internal/apiserver/
 
-bench: bench-api ## all benchmarks
+bench: bench-api bench-scale ## all benchmarks
 
 bench-api: build ## API server benchmark (issue 2 targets)
 	$(GO) run ./bench/api -skiff $(BIN)
+
+bench-scale: build ## control plane benchmark: 100 simulated nodes, a 10,000-replica Deployment (issue 3 targets)
+	$(GO) run ./bench/scale -skiff $(BIN)
 
 clean: ## remove build output
 	rm -rf bin
