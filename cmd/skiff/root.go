@@ -22,6 +22,7 @@ func newRootCommand() *cobra.Command {
 	})
 	root.AddCommand(
 		newServerCommand(),
+		newAgentCommand(),
 		newKubectlCommand(),
 		newVersionCommand(),
 	)

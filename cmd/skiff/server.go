@@ -12,7 +12,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
 
+	"github.com/skiff-sh/skiff/internal/controller/builtin"
+	"github.com/skiff-sh/skiff/internal/controller/manager"
 	"github.com/skiff-sh/skiff/internal/server"
 )
 
@@ -24,6 +27,8 @@ func newServerCommand() *cobra.Command {
 		ServiceCIDR: "10.43.0.0/16",
 	}
 	var logs logFlags
+	var controllerCfg builtin.Config
+	cfg.Controllers = func(loopback *rest.Config) []manager.Controller { return builtin.Controllers(loopback, controllerCfg) }
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the control plane: API server, datastore, controllers, scheduler",
@@ -51,6 +56,8 @@ default. It stops cleanly on SIGINT or SIGTERM.`,
 	fs.IntVar(&cfg.HTTPSPort, "https-port", cfg.HTTPSPort, "port the API server listens on")
 	fs.BoolVar(&cfg.DisableAgent, "disable-agent", cfg.DisableAgent, "do not run a node agent in this process (no-op until the node agent exists)")
 	fs.StringVar(&cfg.ServiceCIDR, "service-cidr", cfg.ServiceCIDR, "IP range ClusterIPs are allocated from")
+	fs.DurationVar(&controllerCfg.NodeMonitorGracePeriod, "node-monitor-grace-period", 50*time.Second, "how long a node may stop heartbeating before it is marked Unknown and tainted")
+	fs.Int64Var(&cfg.DefaultTolerationSeconds, "default-toleration-seconds", 300, "tolerationSeconds given to pods for the not-ready and unreachable taints when they set none")
 	fs.DurationVar(&cfg.CompactInterval, "compact-interval", 5*time.Minute, "how often datastore history older than one interval is discarded")
 	logs.addTo(fs)
 	return cmd

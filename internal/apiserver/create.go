@@ -109,20 +109,26 @@ func (s *Server) createOnce(ctx context.Context, res *resource, obj runtime.Obje
 	if st.Default != nil {
 		st.Default(obj)
 	}
+	attrs := &admission.Attributes{Operation: admission.Create, Resource: res.GVR,
+		Namespace: acc.GetNamespace(), Name: acc.GetName(), Object: obj, DryRun: dry}
+	// Upstream's order: mutating admission, the strategy's preparation and
+	// validation, then validating admission just before the write.
+	if err := s.admit(ctx, s.admission, attrs); err != nil {
+		return nil, err
+	}
 	switch {
 	case st.PrepareForCreate != nil:
 		st.PrepareForCreate(obj)
 	case res.HasStatus:
 		resetStatus(obj)
 	}
-	if err := s.admit(ctx, &admission.Attributes{Operation: admission.Create, Resource: res.GVR,
-		Namespace: acc.GetNamespace(), Name: acc.GetName(), Object: obj, DryRun: dry}); err != nil {
-		return nil, err
-	}
 	if st.Validate != nil {
 		if errs := st.Validate(obj); len(errs) > 0 {
 			return nil, apierrors.NewInvalid(res.gvk.GroupKind(), acc.GetName(), errs)
 		}
+	}
+	if err := s.admit(ctx, s.validation, attrs); err != nil {
+		return nil, err
 	}
 	finish := func(bool) {}
 	if st.Hooks != nil {

@@ -217,11 +217,17 @@ func (s *Server) markForDeletion(res *resource, obj runtime.Object, opts *metav1
 // gcFinalizers records the propagation policy for the garbage collector as
 // upstream does: the orphan or foregroundDeletion finalizer.
 func gcFinalizers(finalizers []string, opts *metav1.DeleteOptions) []string {
-	policy := metav1.DeletePropagationBackground
-	if opts.PropagationPolicy != nil {
+	var policy metav1.DeletionPropagation
+	switch o := opts.OrphanDependents; { //nolint:staticcheck
+	case opts.PropagationPolicy != nil:
 		policy = *opts.PropagationPolicy
-	} else if o := opts.OrphanDependents; o != nil && *o { //nolint:staticcheck
+	case o != nil && *o:
 		policy = metav1.DeletePropagationOrphan
+	case o != nil:
+		policy = metav1.DeletePropagationBackground
+	default:
+		// No policy: a policy recorded by an earlier delete stands.
+		return finalizers
 	}
 	out := slices.DeleteFunc(slices.Clone(finalizers), func(f string) bool {
 		return f == metav1.FinalizerOrphanDependents || f == metav1.FinalizerDeleteDependents

@@ -32,44 +32,50 @@ type Config struct {
 	Discovery http.Handler
 	// OpenAPI serves /openapi/v2 and /openapi/v3.
 	OpenAPI http.Handler
-	// Admission plugins run, in order, on every create, update and delete
-	// after defaulting and before validation.
+	// Admission plugins run, in order, on every create and update after
+	// defaulting and before the strategy prepares and validates the object
+	// (upstream's mutating admission).
 	Admission []admission.Plugin
-	Version   version.Info
-	Log       *slog.Logger
+	// Validation plugins run after validation, just before the write
+	// (upstream's validating admission, e.g. quota charging).
+	Validation []admission.Plugin
+	Version    version.Info
+	Log        *slog.Logger
 	// Now is the clock for timestamps; nil means time.Now.
 	Now func() time.Time
 }
 
 // Server serves the Kubernetes API over a Store.
 type Server struct {
-	store     storage.Store
-	scheme    *runtime.Scheme
-	codecs    *codecs
-	cache     *watchcache.Cache
-	resources map[schema.GroupVersionResource]*resource
-	discovery http.Handler
-	openapi   http.Handler
-	admission []admission.Plugin
-	version   version.Info
-	log       *slog.Logger
-	now       func() time.Time
-	mux       *http.ServeMux
+	store      storage.Store
+	scheme     *runtime.Scheme
+	codecs     *codecs
+	cache      *watchcache.Cache
+	resources  map[schema.GroupVersionResource]*resource
+	discovery  http.Handler
+	openapi    http.Handler
+	admission  []admission.Plugin
+	validation []admission.Plugin
+	version    version.Info
+	log        *slog.Logger
+	now        func() time.Time
+	mux        *http.ServeMux
 }
 
 // New builds a Server; Start must be called before it serves.
 func New(cfg Config) (*Server, error) {
 	s := &Server{
-		store:     cfg.Store,
-		scheme:    cfg.Scheme,
-		codecs:    newCodecs(cfg.Scheme),
-		resources: map[schema.GroupVersionResource]*resource{},
-		discovery: cfg.Discovery,
-		admission: cfg.Admission,
-		openapi:   cfg.OpenAPI,
-		version:   cfg.Version,
-		log:       cfg.Log,
-		now:       cfg.Now,
+		store:      cfg.Store,
+		scheme:     cfg.Scheme,
+		codecs:     newCodecs(cfg.Scheme),
+		resources:  map[schema.GroupVersionResource]*resource{},
+		discovery:  cfg.Discovery,
+		admission:  cfg.Admission,
+		validation: cfg.Validation,
+		openapi:    cfg.OpenAPI,
+		version:    cfg.Version,
+		log:        cfg.Log,
+		now:        cfg.Now,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -208,9 +214,9 @@ func notFoundPath(string) error {
 	return &apierrors.StatusError{ErrStatus: st}
 }
 
-// admit runs the admission plugins on one write.
-func (s *Server) admit(ctx context.Context, a *admission.Attributes) error {
-	for _, p := range s.admission {
+// admit runs one phase of admission plugins on one write.
+func (s *Server) admit(ctx context.Context, plugins []admission.Plugin, a *admission.Attributes) error {
+	for _, p := range plugins {
 		if err := p.Admit(ctx, a); err != nil {
 			return err
 		}

@@ -238,8 +238,9 @@ func (s *Server) prepareUpdate(ctx context.Context, res *resource, desired, cur 
 		st.Default(obj)
 	}
 	sub := map[target]string{statusSubresource: "status", finalizeSubresource: "finalize", wholeObject: "binding"}[tgt]
-	if err := s.admit(ctx, &admission.Attributes{Operation: admission.Update, Resource: res.GVR, Subresource: sub,
-		Namespace: acc.GetNamespace(), Name: acc.GetName(), Object: obj, OldObject: cur, DryRun: dry}); err != nil {
+	attrs := &admission.Attributes{Operation: admission.Update, Resource: res.GVR, Subresource: sub,
+		Namespace: acc.GetNamespace(), Name: acc.GetName(), Object: obj, OldObject: cur, DryRun: dry}
+	if err := s.admit(ctx, s.admission, attrs); err != nil {
 		return nil, err
 	}
 	// Strategies validate metadata themselves (name rules differ by kind).
@@ -272,6 +273,9 @@ func (s *Server) prepareUpdate(ctx context.Context, res *resource, desired, cur 
 	if len(errs) > 0 {
 		return nil, apierrors.NewInvalid(res.gvk.GroupKind(), acc.GetName(), errs)
 	}
+	if err := s.admit(ctx, s.validation, attrs); err != nil {
+		return nil, err
+	}
 	return obj, nil
 }
 
@@ -289,6 +293,9 @@ func shouldDeleteDuringUpdate(obj, cur runtime.Object) bool {
 	o, _ := meta.Accessor(cur)
 	if len(n.GetFinalizers()) > 0 || len(o.GetFinalizers()) == 0 || o.GetDeletionTimestamp() == nil {
 		return false
+	}
+	if ns, ok := obj.(*corev1.Namespace); ok && len(ns.Spec.Finalizers) > 0 {
+		return false // the namespace controller has not emptied it yet
 	}
 	g := o.GetDeletionGracePeriodSeconds()
 	return g == nil || *g == 0

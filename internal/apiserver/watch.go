@@ -198,8 +198,13 @@ func (ws *watchStream) encode(obj runtime.Object) ([]byte, error) {
 // bookmarkObject is an empty object of the watched kind carrying only the
 // revision, as upstream sends.
 func (ws *watchStream) bookmarkObject(ev watchcache.Event) runtime.Object {
-	obj := ws.s.newServed(ws.res)
-	obj.GetObjectKind().SetGroupVersionKind(ws.res.gvk)
+	var obj runtime.Object
+	if ws.media.As == "PartialObjectMetadata" {
+		obj = &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/" + ws.media.AsVersion, Kind: "PartialObjectMetadata"}}
+	} else {
+		obj = ws.s.newServed(ws.res)
+		obj.GetObjectKind().SetGroupVersionKind(ws.res.gvk)
+	}
 	acc, _ := meta.Accessor(obj)
 	acc.SetResourceVersion(strconv.FormatInt(ev.Rev, 10))
 	if ev.InitialEnd {

@@ -14,6 +14,14 @@ import (
 	"strconv"
 	"time"
 
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/skiff-sh/skiff/internal/admission"
+	"github.com/skiff-sh/skiff/internal/admission/defaulttolerationseconds"
+	"github.com/skiff-sh/skiff/internal/admission/limitranger"
+	"github.com/skiff-sh/skiff/internal/admission/resourcequota"
 	"github.com/skiff-sh/skiff/internal/apiserver"
 	"github.com/skiff-sh/skiff/internal/apiserver/discovery"
 	"github.com/skiff-sh/skiff/internal/controller/manager"
@@ -41,6 +49,12 @@ type Config struct {
 	DisableControllers bool
 	// SimulatedNodes registers that many simulated nodes in this process.
 	SimulatedNodes int
+	// Controllers lists the controllers to run, given their loopback
+	// connection (cmd/skiff passes the built-in list); nil runs none.
+	Controllers func(loopback *rest.Config) []manager.Controller
+	// DefaultTolerationSeconds is how long pods tolerate a not-ready or
+	// unreachable node by default (upstream's admission default: 300).
+	DefaultTolerationSeconds int64
 	// Ready, when set, is closed once the API server serves requests.
 	Ready chan<- struct{}
 	Log   *slog.Logger
@@ -95,7 +109,27 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}()
 
-	api, err := newAPIServer(store, serviceCIDR, log)
+	// Admission plugins read LimitRanges and ResourceQuotas through an
+	// informer on their own loopback connection, started once serving.
+	admConfig, err := loopbackConfig(bundle, ln.Addr(), "skiff:admission")
+	if err != nil {
+		return err
+	}
+	admClient, err := kubernetes.NewForConfig(admConfig)
+	if err != nil {
+		return fmt.Errorf("admission client: %w", err)
+	}
+	admInformers := informers.NewSharedInformerFactory(admClient, 0)
+	tolerationSeconds := cfg.DefaultTolerationSeconds
+	if tolerationSeconds <= 0 {
+		tolerationSeconds = 300
+	}
+	api, err := newAPIServer(store, serviceCIDR, log,
+		[]admission.Plugin{
+			defaulttolerationseconds.NewWithSeconds(tolerationSeconds, tolerationSeconds),
+			limitranger.New(admClient, admInformers),
+		},
+		[]admission.Plugin{resourcequota.New(admClient, admInformers)})
 	if err != nil {
 		return err
 	}
@@ -126,8 +160,10 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.ServeTLS(ln, "", "") }()
-	if !cfg.DisableControllers {
-		if err := startControlPlane(runCtx, bundle, ln.Addr(), log); err != nil {
+	admInformers.Start(runCtx.Done())
+	defer admInformers.Shutdown()
+	if !cfg.DisableControllers && cfg.Controllers != nil {
+		if err := startControlPlane(runCtx, bundle, ln.Addr(), cfg.Controllers, log); err != nil {
 			return err
 		}
 	}
@@ -154,14 +190,14 @@ func Run(ctx context.Context, cfg Config) error {
 
 // startControlPlane starts the controllers (behind leader election) in the
 // background; they connect to the API server like any client.
-func startControlPlane(ctx context.Context, bundle *pki.Bundle, addr net.Addr, log *slog.Logger) error {
+func startControlPlane(ctx context.Context, bundle *pki.Bundle, addr net.Addr, list func(*rest.Config) []manager.Controller, log *slog.Logger) error {
 	cfg, err := loopbackConfig(bundle, addr, "skiff:controller-manager")
 	if err != nil {
 		return err
 	}
 	go func() {
 		err := manager.Run(ctx, manager.Config{RESTConfig: cfg, LeaseName: "skiff-controller-manager",
-			Controllers: controllers(), Log: log.With("component", "controller-manager")})
+			Controllers: list(cfg), Log: log.With("component", "controller-manager")})
 		if err != nil {
 			log.Error("controller manager", "err", err)
 		}
@@ -170,7 +206,7 @@ func startControlPlane(ctx context.Context, bundle *pki.Bundle, addr net.Addr, l
 }
 
 // newAPIServer assembles the API server from the built-in resources.
-func newAPIServer(store storage.Store, serviceCIDR netip.Prefix, log *slog.Logger) (*apiserver.Server, error) {
+func newAPIServer(store storage.Store, serviceCIDR netip.Prefix, log *slog.Logger, mutating, validating []admission.Plugin) (*apiserver.Server, error) {
 	scheme, err := builtin.NewScheme()
 	if err != nil {
 		return nil, err
@@ -186,7 +222,10 @@ func newAPIServer(store storage.Store, serviceCIDR netip.Prefix, log *slog.Logge
 		Resources: resources,
 		Discovery: discovery.New(resources),
 		OpenAPI:   oapi,
-		Version:   version.Info(),
-		Log:       log,
+
+		Admission:  mutating,
+		Validation: validating,
+		Version:    version.Info(),
+		Log:        log,
 	})
 }

@@ -213,20 +213,33 @@ spec:
 	mustContain(t, "invalid manifest status code", out, "422")
 	_ = err
 
-	// Deletion with each propagation policy is accepted and recorded.
-	c.kubectl("create", "configmap", "bg", "-n", "shop")
-	c.kubectl("create", "configmap", "fg", "-n", "shop")
-	c.kubectl("create", "configmap", "orph", "-n", "shop")
-	c.kubectl("delete", "configmap", "bg", "-n", "shop", "--cascade=background")
-	if _, err := c.kubectlErr("get", "configmap", "bg", "-n", "shop"); err == nil {
-		t.Fatal("background delete left the object")
+	// Cascading deletion in each mode, carried out by the garbage collector.
+	for _, name := range []string{"bg", "fg", "orph"} {
+		c.kubectl("create", "deployment", name, "-n", "shop", "--image=example.com/x:1", "--replicas=2")
+		c.eventually(t, "replica set of "+name, func() bool {
+			out, _ := c.kubectlErr("get", "rs", "-n", "shop", "-l", "app="+name, "-o", "name")
+			return strings.TrimSpace(out) != ""
+		})
 	}
-	c.kubectl("delete", "configmap", "fg", "-n", "shop", "--cascade=foreground", "--wait=false")
-	out = c.kubectl("get", "configmap", "fg", "-n", "shop", "-o", "jsonpath={.metadata.finalizers}")
-	mustContain(t, "foreground delete", out, "foregroundDeletion")
-	c.kubectl("delete", "configmap", "orph", "-n", "shop", "--cascade=orphan", "--wait=false")
-	out = c.kubectl("get", "configmap", "orph", "-n", "shop", "-o", "jsonpath={.metadata.finalizers}")
-	mustContain(t, "orphan delete", out, "orphan")
+	c.kubectl("delete", "deployment", "bg", "-n", "shop", "--cascade=background")
+	c.eventually(t, "background cascade", func() bool {
+		out, _ := c.kubectlErr("get", "rs,pods", "-n", "shop", "-l", "app=bg", "-o", "name")
+		return strings.TrimSpace(out) == ""
+	})
+	// Foreground: kubectl waits until the owner is gone, which happens only
+	// after its dependents are.
+	c.kubectl("delete", "deployment", "fg", "-n", "shop", "--cascade=foreground", "--timeout=60s")
+	if out := c.kubectl("get", "rs,pods", "-n", "shop", "-l", "app=fg", "-o", "name"); strings.TrimSpace(out) != "" {
+		t.Fatalf("foreground delete returned before dependents were gone:\n%s", out)
+	}
+	c.kubectl("delete", "deployment", "orph", "-n", "shop", "--cascade=orphan")
+	c.eventually(t, "orphaned replica set released", func() bool {
+		out, _ := c.kubectlErr("get", "rs", "-n", "shop", "-l", "app=orph", "-o", "jsonpath={.items[*].metadata.ownerReferences}")
+		return strings.TrimSpace(out) == ""
+	})
+	if out := c.kubectl("get", "rs", "-n", "shop", "-l", "app=orph", "-o", "name"); strings.TrimSpace(out) == "" {
+		t.Fatal("orphan delete removed the replica set")
+	}
 }
 
 func TestKubectlWatchSeesEveryChangeInOrder(t *testing.T) {

@@ -37,6 +37,13 @@ func TestExpectations(t *testing.T) {
 		t.Fatal("all deletes observed")
 	}
 
+	e.ExpectDeletions("ns/rs", []string{"ns/c"})
+	e.ExpectDeletions("ns/rs", []string{"ns/c"}) // asked twice, observed once
+	e.DeletionObserved("ns/rs", "ns/c")
+	if !e.Satisfied("ns/rs") {
+		t.Fatal("a delete expected twice must be satisfied by one observation")
+	}
+
 	e.ExpectCreations("ns/rs", 1)
 	clk.SetTime(clk.Now().Add(TTL + time.Second))
 	if !e.Satisfied("ns/rs") {

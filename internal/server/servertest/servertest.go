@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/skiff-sh/skiff/internal/controller/manager"
 	"github.com/skiff-sh/skiff/internal/server"
 )
 
@@ -37,9 +38,10 @@ type Options struct {
 	DataDir string
 	// Port is the HTTPS port; 0 picks a free one.
 	Port int
-	// Controllers runs the built-in controllers and scheduler; by default a
-	// test server is the API server alone and a test runs what it tests.
-	Controllers bool
+	// Controllers lists controllers to run in the server (for example
+	// builtin.Controllers); by default a test server is the API server
+	// alone and a test runs what it tests.
+	Controllers func(loopback *rest.Config) []manager.Controller
 	// SimulatedNodes registers simulated nodes in the server.
 	SimulatedNodes int
 }
@@ -62,9 +64,9 @@ func Start(t testing.TB, opts Options) *Server {
 			ServiceCIDR: "10.43.0.0/16",
 			Ready:       ready,
 
-			DisableControllers: !opts.Controllers,
-			SimulatedNodes:     opts.SimulatedNodes,
-			Log:                slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Controllers:    opts.Controllers,
+			SimulatedNodes: opts.SimulatedNodes,
+			Log:            slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
 	}()
 	select {

@@ -1,0 +1,217 @@
+package endpoints
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+
+	"github.com/skiff-sh/skiff/internal/controller"
+	"github.com/skiff-sh/skiff/internal/controller/endpoints/servicepods"
+)
+
+// Event reasons, as upstream's endpoint controller reports them.
+const (
+	ReasonFailedToCreateEndpoint = "FailedToCreateEndpoint"
+	ReasonFailedToUpdateEndpoint = "FailedToUpdateEndpoint"
+)
+
+const (
+	workers = 2
+	// maxRetries bounds the rate-limited retries of one Service; the next
+	// event about it starts over.
+	maxRetries = 15
+)
+
+// Controller keeps one Endpoints object per selector-based Service.
+type Controller struct {
+	client    kubernetes.Interface
+	services  corelisters.ServiceLister
+	pods      corelisters.PodLister
+	endpoints corelisters.EndpointsLister
+	synced    []cache.InformerSynced
+	queue     workqueue.TypedRateLimitingInterface[string]
+	selectors *servicepods.SelectorCache
+	triggers  *servicepods.TriggerTimeTracker
+	recorder  record.EventRecorder
+}
+
+// New builds the controller and registers its informers on cc.Informers.
+func New(cc controller.Context) (*Controller, error) {
+	svcInf := cc.Informers.Core().V1().Services()
+	podInf := cc.Informers.Core().V1().Pods()
+	epInf := cc.Informers.Core().V1().Endpoints()
+	c := &Controller{
+		client:    cc.Client,
+		services:  svcInf.Lister(),
+		pods:      podInf.Lister(),
+		endpoints: epInf.Lister(),
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "endpoint", Clock: cc.Clock}),
+		selectors: servicepods.NewSelectorCache(),
+		triggers:  servicepods.NewTriggerTimeTracker(),
+		recorder:  cc.Recorder(ControllerName),
+	}
+	handlers := []struct {
+		inf cache.SharedIndexInformer
+		h   cache.ResourceEventHandler
+	}{
+		{svcInf.Informer(), cache.ResourceEventHandlerFuncs{
+			AddFunc:    c.onService,
+			UpdateFunc: func(_, cur any) { c.onService(cur) },
+			DeleteFunc: c.onServiceDelete,
+		}},
+		{podInf.Informer(), cache.ResourceEventHandlerFuncs{
+			AddFunc:    c.onPod,
+			UpdateFunc: c.onPodUpdate,
+			DeleteFunc: c.onPodDelete,
+		}},
+		// A deleted Endpoints object whose Service still exists is
+		// recreated; other changes to it are the controller's own.
+		{epInf.Informer(), cache.ResourceEventHandlerFuncs{DeleteFunc: c.onEndpointsDelete}},
+	}
+	for _, h := range handlers {
+		if _, err := h.inf.AddEventHandler(h.h); err != nil {
+			return nil, fmt.Errorf("endpoint controller: adding event handler: %w", err)
+		}
+		c.synced = append(c.synced, h.inf.HasSynced)
+	}
+	return c, nil
+}
+
+// Run waits for the caches, syncs until ctx ends, and returns.
+func (c *Controller) Run(ctx context.Context) error {
+	defer c.queue.ShutDown()
+	logger := klog.FromContext(ctx).WithName(ControllerName)
+	ctx = klog.NewContext(ctx, logger)
+	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+		// Only ctx ending stops the wait: a normal shutdown.
+		return nil
+	}
+	c.enqueueLeftovers()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c.processNext(ctx) {
+			}
+		}()
+	}
+	<-ctx.Done()
+	c.queue.ShutDown()
+	wg.Wait()
+	return nil
+}
+
+// enqueueLeftovers queues every Endpoints object this controller made, so
+// those whose Service was deleted while it was not running are removed.
+func (c *Controller) enqueueLeftovers() {
+	sel := labels.SelectorFromSet(labels.Set{LabelManagedBy: ControllerName})
+	list, err := c.endpoints.List(sel)
+	if err != nil {
+		utilruntime.HandleError(fmt.Errorf("endpoint controller: listing leftover endpoints: %w", err))
+		return
+	}
+	for _, ep := range list {
+		c.queue.Add(ep.Namespace + "/" + ep.Name)
+	}
+}
+
+func (c *Controller) processNext(ctx context.Context) bool {
+	key, quit := c.queue.Get()
+	if quit {
+		return false
+	}
+	defer c.queue.Done(key)
+	start := time.Now()
+	err := c.sync(ctx, key)
+	logger := klog.FromContext(ctx)
+	switch {
+	case err == nil:
+		c.queue.Forget(key)
+		logger.V(4).Info("Synced service endpoints", "service", key, "duration", time.Since(start))
+	case c.queue.NumRequeues(key) < maxRetries:
+		logger.V(2).Info("Error syncing endpoints, retrying", "service", key, "err", err)
+		c.queue.AddRateLimited(key)
+	default:
+		c.queue.Forget(key)
+		utilruntime.HandleError(fmt.Errorf("endpoint controller: dropping service %s out of the queue: %w", key, err))
+	}
+	return true
+}
+
+func (c *Controller) onService(obj any) {
+	svc, ok := obj.(*corev1.Service)
+	if !ok {
+		return
+	}
+	c.selectors.Update(svc)
+	c.queue.Add(svc.Namespace + "/" + svc.Name)
+}
+
+func (c *Controller) onServiceDelete(obj any) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	svc, ok := obj.(*corev1.Service)
+	if !ok {
+		return
+	}
+	c.selectors.Delete(svc.Namespace, svc.Name)
+	c.queue.Add(svc.Namespace + "/" + svc.Name)
+}
+
+func (c *Controller) onPod(obj any) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	for _, key := range c.selectors.ServicesFor(pod) {
+		c.queue.Add(key)
+	}
+}
+
+func (c *Controller) onPodUpdate(old, cur any) {
+	o, ok1 := old.(*corev1.Pod)
+	n, ok2 := cur.(*corev1.Pod)
+	if !ok1 || !ok2 {
+		return
+	}
+	for _, key := range c.selectors.ServicesToUpdate(o, n) {
+		c.queue.Add(key)
+	}
+}
+
+func (c *Controller) onPodDelete(obj any) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	c.onPod(obj)
+}
+
+func (c *Controller) onEndpointsDelete(obj any) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	if ep, ok := obj.(*corev1.Endpoints); ok {
+		c.queue.Add(ep.Namespace + "/" + ep.Name)
+	}
+}
+
+// isNamespaceTerminating reports a create refused because the namespace is
+// going away; retrying cannot help.
+func isNamespaceTerminating(err error) bool {
+	return apierrors.IsForbidden(err) && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause)
+}

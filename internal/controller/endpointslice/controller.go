@@ -1,0 +1,227 @@
+package endpointslice
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+
+	"github.com/skiff-sh/skiff/internal/controller"
+	"github.com/skiff-sh/skiff/internal/controller/endpoints/servicepods"
+)
+
+const (
+	// ControllerName is the managed-by label value of the slices this
+	// controller owns.
+	ControllerName = "endpointslice-controller.k8s.io"
+	// maxEndpointsPerSlice is upstream's default --max-endpoints-per-slice.
+	maxEndpointsPerSlice = 100
+	workers              = 2
+	maxRetries           = 15
+)
+
+// Event reasons.
+const (
+	ReasonFailedToUpdateEndpointSlices = "FailedToUpdateEndpointSlices"
+)
+
+// Controller keeps the EndpointSlices of selector-based Services.
+type Controller struct {
+	client    kubernetes.Interface
+	services  corelisters.ServiceLister
+	pods      corelisters.PodLister
+	slices    discoverylisters.EndpointSliceLister
+	synced    []cache.InformerSynced
+	queue     workqueue.TypedRateLimitingInterface[string]
+	selectors *servicepods.SelectorCache
+	triggers  *servicepods.TriggerTimeTracker
+	tracker   *tracker
+	recorder  record.EventRecorder
+}
+
+// New builds the controller and registers its informers on cc.Informers.
+func New(cc controller.Context) (*Controller, error) {
+	svcInf := cc.Informers.Core().V1().Services()
+	podInf := cc.Informers.Core().V1().Pods()
+	sliceInf := cc.Informers.Discovery().V1().EndpointSlices()
+	c := &Controller{
+		client:   cc.Client,
+		services: svcInf.Lister(),
+		pods:     podInf.Lister(),
+		slices:   sliceInf.Lister(),
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			// A stale cache needs a moment to catch up, not a hot loop;
+			// the back-off starts a little higher than the default's 5ms.
+			workqueue.NewTypedItemExponentialFailureRateLimiter[string](50*time.Millisecond, 100*time.Second),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "endpoint_slice", Clock: cc.Clock}),
+		selectors: servicepods.NewSelectorCache(),
+		triggers:  servicepods.NewTriggerTimeTracker(),
+		tracker:   newTracker(),
+		recorder:  cc.Recorder("endpoint-slice-controller"),
+	}
+	handlers := []struct {
+		inf cache.SharedIndexInformer
+		h   cache.ResourceEventHandler
+	}{
+		{svcInf.Informer(), cache.ResourceEventHandlerFuncs{
+			AddFunc:    c.onService,
+			UpdateFunc: func(_, cur any) { c.onService(cur) },
+			DeleteFunc: c.onServiceDelete,
+		}},
+		{podInf.Informer(), cache.ResourceEventHandlerFuncs{
+			AddFunc:    c.onPod,
+			UpdateFunc: c.onPodUpdate,
+			DeleteFunc: c.onPodDelete,
+		}},
+		{sliceInf.Informer(), cache.ResourceEventHandlerFuncs{
+			AddFunc:    c.onSlice,
+			UpdateFunc: c.onSliceUpdate,
+			DeleteFunc: c.onSliceDelete,
+		}},
+	}
+	for _, h := range handlers {
+		if _, err := h.inf.AddEventHandler(h.h); err != nil {
+			return nil, fmt.Errorf("endpointslice controller: adding event handler: %w", err)
+		}
+		c.synced = append(c.synced, h.inf.HasSynced)
+	}
+	return c, nil
+}
+
+// Run waits for the caches, syncs until ctx ends, and returns.
+func (c *Controller) Run(ctx context.Context) error {
+	defer c.queue.ShutDown()
+	ctx = klog.NewContext(ctx, klog.FromContext(ctx).WithName("endpointslice-controller"))
+	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+		// Only ctx ending stops the wait: a normal shutdown.
+		return nil
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c.processNext(ctx) {
+			}
+		}()
+	}
+	<-ctx.Done()
+	c.queue.ShutDown()
+	wg.Wait()
+	return nil
+}
+
+func (c *Controller) processNext(ctx context.Context) bool {
+	key, quit := c.queue.Get()
+	if quit {
+		return false
+	}
+	defer c.queue.Done(key)
+	start := time.Now()
+	err := c.sync(ctx, key)
+	logger := klog.FromContext(ctx)
+	switch {
+	case err == nil:
+		c.queue.Forget(key)
+		logger.V(4).Info("Synced endpoint slices", "service", key, "duration", time.Since(start))
+	case c.queue.NumRequeues(key) < maxRetries:
+		logger.V(2).Info("Error syncing endpoint slices, retrying", "service", key, "err", err)
+		c.queue.AddRateLimited(key)
+	default:
+		c.queue.Forget(key)
+		utilruntime.HandleError(fmt.Errorf("endpointslice controller: dropping service %s out of the queue: %w", key, err))
+	}
+	return true
+}
+
+func (c *Controller) onService(obj any) {
+	if svc, ok := obj.(*corev1.Service); ok {
+		c.selectors.Update(svc)
+		c.queue.Add(svc.Namespace + "/" + svc.Name)
+	}
+}
+
+func (c *Controller) onServiceDelete(obj any) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	if svc, ok := obj.(*corev1.Service); ok {
+		c.selectors.Delete(svc.Namespace, svc.Name)
+		c.queue.Add(svc.Namespace + "/" + svc.Name)
+	}
+}
+
+func (c *Controller) onPod(obj any) {
+	if pod, ok := obj.(*corev1.Pod); ok {
+		for _, key := range c.selectors.ServicesFor(pod) {
+			c.queue.Add(key)
+		}
+	}
+}
+
+func (c *Controller) onPodUpdate(old, cur any) {
+	o, ok1 := old.(*corev1.Pod)
+	n, ok2 := cur.(*corev1.Pod)
+	if !ok1 || !ok2 {
+		return
+	}
+	for _, key := range c.selectors.ServicesToUpdate(o, n) {
+		c.queue.Add(key)
+	}
+}
+
+func (c *Controller) onPodDelete(obj any) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	c.onPod(obj)
+}
+
+func managed(s *discoveryv1.EndpointSlice) bool {
+	return s.Labels[discoveryv1.LabelManagedBy] == ControllerName && s.Labels[discoveryv1.LabelServiceName] != ""
+}
+
+func (c *Controller) onSlice(obj any) {
+	if s, ok := obj.(*discoveryv1.EndpointSlice); ok && managed(s) && c.tracker.shouldSync(s) {
+		c.queue.Add(serviceKeyOf(s))
+	}
+}
+
+func (c *Controller) onSliceUpdate(old, cur any) {
+	o, ok1 := old.(*discoveryv1.EndpointSlice)
+	n, ok2 := cur.(*discoveryv1.EndpointSlice)
+	if !ok1 || !ok2 {
+		return
+	}
+	// A slice that changed hands or Services concerns both sides.
+	if managed(o) != managed(n) || serviceKeyOf(o) != serviceKeyOf(n) {
+		if managed(o) {
+			c.queue.Add(serviceKeyOf(o))
+		}
+		if managed(n) {
+			c.queue.Add(serviceKeyOf(n))
+		}
+		return
+	}
+	c.onSlice(n)
+}
+
+func (c *Controller) onSliceDelete(obj any) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	if s, ok := obj.(*discoveryv1.EndpointSlice); ok && managed(s) && c.tracker.handleDeletion(s) {
+		c.queue.Add(serviceKeyOf(s))
+	}
+}

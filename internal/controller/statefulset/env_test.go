@@ -1,0 +1,158 @@
+package statefulset
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/kubectl/pkg/polymorphichelpers"
+	"k8s.io/utils/clock"
+
+	"github.com/skiff-sh/skiff/internal/controller"
+	"github.com/skiff-sh/skiff/internal/server/servertest"
+)
+
+// env is an API server with this package's controller running against it.
+type env struct {
+	client kubernetes.Interface
+	ctx    context.Context
+}
+
+func startEnv(t *testing.T) *env {
+	t.Helper()
+	s := servertest.Start(t, servertest.Options{})
+	client := kubernetes.NewForConfigOrDie(s.Config)
+	ctx, cancel := context.WithCancel(context.Background())
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	factory := informers.NewSharedInformerFactory(client, 0)
+	c, err := New(controller.Context{
+		Client:    client,
+		Informers: factory,
+		Recorder: func(component string) record.EventRecorder {
+			return broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
+		},
+		Clock: clock.RealClock{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	factory.Start(ctx.Done())
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		factory.Shutdown()
+		broadcaster.Shutdown()
+	})
+	return &env{client: client, ctx: ctx}
+}
+
+func (e *env) namespace(t *testing.T, name string) string {
+	t.Helper()
+	if _, err := e.client.CoreV1().Namespaces().Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// eventually polls cond until it returns nil, failing with its last error
+// after a generous deadline.
+func eventually(t *testing.T, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// kubelet plays the scheduler and the node agent: every pod is bound to
+// a node (so deleting it is graceful: it only gets a deletionTimestamp),
+// pods that are not ready and not terminating are marked Running and
+// Ready after delay, pods that exited are left alone, and terminating
+// pods are finished off (deleted with grace period 0) as an agent does
+// once their containers stopped.
+func (e *env) kubelet(t *testing.T, ns string, delay time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			pods, err := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+			if err == nil {
+				for i := range pods.Items {
+					e.kubeletStep(ctx, &pods.Items[i], delay)
+				}
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+}
+
+func (e *env) kubeletStep(ctx context.Context, p *corev1.Pod, delay time.Duration) {
+	pods := e.client.CoreV1().Pods(p.Namespace)
+	switch {
+	case p.DeletionTimestamp != nil:
+		zero := int64(0)
+		_ = pods.Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &p.UID}})
+	case p.Spec.NodeName == "":
+		_ = pods.Bind(ctx, &corev1.Binding{
+			ObjectMeta: metav1.ObjectMeta{Name: p.Name, UID: p.UID},
+			Target:     corev1.ObjectReference{Kind: "Node", Name: "node-1"},
+		}, metav1.CreateOptions{})
+	case isTerminal(p) || isRunningAndReady(p) || time.Since(p.CreationTimestamp.Time) < delay:
+	default:
+		markReady(ctx, e.client, p)
+	}
+}
+
+func markReady(ctx context.Context, client kubernetes.Interface, p *corev1.Pod) {
+	p = p.DeepCopy()
+	p.Status.Phase = corev1.PodRunning
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}
+	_, _ = client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+}
+
+// rolloutStatus runs kubectl's own `rollout status` check on obj.
+func rolloutStatus(t *testing.T, obj runtime.Object, gk schema.GroupKind) (string, bool) {
+	t.Helper()
+	viewer, err := polymorphichelpers.StatusViewerFor(gk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, done, err := viewer.Status(&unstructured.Unstructured{Object: m}, 0)
+	if err != nil {
+		return fmt.Sprintf("error: %v", err), false
+	}
+	return msg, done
+}
