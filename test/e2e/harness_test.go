@@ -51,6 +51,7 @@ type cluster struct {
 	t       *testing.T
 	dataDir string
 	port    int
+	args    []string // extra server flags
 	cmd     *exec.Cmd
 	logs    *bytes.Buffer
 	exited  chan struct{}
@@ -67,8 +68,8 @@ func freePort(t *testing.T) int {
 }
 
 // startCluster starts a server on a new data dir and waits until it serves.
-func startCluster(t *testing.T) *cluster {
-	c := &cluster{t: t, dataDir: t.TempDir(), port: freePort(t)}
+func startCluster(t *testing.T, args ...string) *cluster {
+	c := &cluster{t: t, dataDir: t.TempDir(), port: freePort(t), args: args}
 	c.start()
 	t.Cleanup(c.stop)
 	return c
@@ -77,7 +78,7 @@ func startCluster(t *testing.T) *cluster {
 func (c *cluster) start() {
 	c.t.Helper()
 	c.logs = &bytes.Buffer{}
-	c.cmd = exec.Command(skiffBin, "server", "--data-dir", c.dataDir, "--https-port", fmt.Sprint(c.port), "--disable-agent")
+	c.cmd = exec.Command(skiffBin, append([]string{"server", "--data-dir", c.dataDir, "--https-port", fmt.Sprint(c.port), "--disable-agent"}, c.args...)...)
 	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
 	if err := c.cmd.Start(); err != nil {
 		c.t.Fatal(err)

@@ -26,6 +26,7 @@ import (
 	"github.com/skiff-sh/skiff/internal/controller/resourcequota"
 	"github.com/skiff-sh/skiff/internal/controller/serviceaccount"
 	"github.com/skiff-sh/skiff/internal/controller/statefulset"
+	"github.com/skiff-sh/skiff/internal/scheduler"
 )
 
 // Config tunes the built-in controllers; zero values mean upstream's
@@ -41,6 +42,9 @@ type Config struct {
 // metadata client.
 func Controllers(restConfig *rest.Config, cfg Config) []manager.Controller {
 	return []manager.Controller{
+		// The scheduler runs under the same leader election as the
+		// controllers: one lease, one process schedules at a time.
+		{Name: "scheduler", New: func(cc controller.Context) (manager.Runner, error) { return scheduler.New(cc) }},
 		{Name: "replicaset", New: func(cc controller.Context) (manager.Runner, error) { return replicaset.NewReplicaSetController(cc) }},
 		{Name: "replicationcontroller", New: func(cc controller.Context) (manager.Runner, error) { return replicaset.NewReplicationManager(cc) }},
 		{Name: "deployment", New: func(cc controller.Context) (manager.Runner, error) { return deployment.New(cc) }},
