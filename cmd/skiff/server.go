@@ -56,6 +56,7 @@ default. It stops cleanly on SIGINT or SIGTERM.`,
 	fs.IntVar(&cfg.HTTPSPort, "https-port", cfg.HTTPSPort, "port the API server listens on")
 	fs.BoolVar(&cfg.DisableAgent, "disable-agent", cfg.DisableAgent, "do not run a node agent in this process (no-op until the node agent exists)")
 	fs.StringVar(&cfg.ServiceCIDR, "service-cidr", cfg.ServiceCIDR, "IP range ClusterIPs are allocated from")
+	fs.IntVar(&cfg.SimulatedNodes, "simulated-nodes", 0, "register this many simulated nodes (no containers; see internal/agent/simulated) in this process")
 	fs.DurationVar(&controllerCfg.NodeMonitorGracePeriod, "node-monitor-grace-period", 50*time.Second, "how long a node may stop heartbeating before it is marked Unknown and tainted")
 	fs.Int64Var(&cfg.DefaultTolerationSeconds, "default-toleration-seconds", 300, "tolerationSeconds given to pods for the not-ready and unreachable taints when they set none")
 	fs.DurationVar(&cfg.CompactInterval, "compact-interval", 5*time.Minute, "how often datastore history older than one interval is discarded")

@@ -253,7 +253,9 @@ func (s *Server) prepareUpdate(ctx context.Context, res *resource, desired, cur 
 		if st.PrepareForUpdate != nil {
 			st.PrepareForUpdate(obj, cur)
 		}
-		if res.TracksGeneration && !specEqual(obj, cur) {
+		// Binding sets spec.nodeName without bumping the generation, as
+		// upstream's binding storage does.
+		if res.TracksGeneration && tgt == mainResource && !specEqual(obj, cur) {
 			acc.SetGeneration(old.GetGeneration() + 1)
 		}
 		switch {

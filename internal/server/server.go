@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/skiff-sh/skiff/internal/admission"
+	"github.com/skiff-sh/skiff/internal/agent/simulated"
 	"github.com/skiff-sh/skiff/internal/admission/defaulttolerationseconds"
 	"github.com/skiff-sh/skiff/internal/admission/limitranger"
 	"github.com/skiff-sh/skiff/internal/admission/resourcequota"
@@ -160,6 +161,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.ServeTLS(ln, "", "") }()
+	if cfg.SimulatedNodes > 0 {
+		if err := startSimulatedNodes(runCtx, bundle, ln.Addr(), cfg.SimulatedNodes, log); err != nil {
+			return err
+		}
+	}
 	admInformers.Start(runCtx.Done())
 	defer admInformers.Shutdown()
 	if !cfg.DisableControllers && cfg.Controllers != nil {
@@ -200,6 +206,22 @@ func startControlPlane(ctx context.Context, bundle *pki.Bundle, addr net.Addr, l
 			Controllers: list(cfg), Log: log.With("component", "controller-manager")})
 		if err != nil {
 			log.Error("controller manager", "err", err)
+		}
+	}()
+	return nil
+}
+
+// startSimulatedNodes registers n simulated nodes in this process; they
+// share one client and one pod watch.
+func startSimulatedNodes(ctx context.Context, bundle *pki.Bundle, addr net.Addr, n int, log *slog.Logger) error {
+	rc, err := loopbackConfig(bundle, addr, "skiff:simulated-nodes")
+	if err != nil {
+		return err
+	}
+	go func() {
+		err := simulated.Run(ctx, simulated.Config{RESTConfig: rc, Nodes: n, Log: log.With("component", "simulated-nodes")})
+		if err != nil && ctx.Err() == nil {
+			log.Error("simulated nodes", "err", err)
 		}
 	}()
 	return nil

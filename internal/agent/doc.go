@@ -1,0 +1,69 @@
+// Package agent is the core of Skiff's node agent, the kubelet's job: it
+// registers a Node, heartbeats through a Lease in kube-node-lease, reports
+// the node's status, and runs the pods bound to the node through a Runtime,
+// writing their status back.
+//
+// # What it owns
+//
+//   - The Node it registers: the well-known labels (kubernetes.io/hostname,
+//     kubernetes.io/os, kubernetes.io/arch and their beta twins), the
+//     controller-managed-attach-detach annotation, and status (capacity,
+//     allocatable, addresses, nodeInfo, and the conditions MemoryPressure,
+//     DiskPressure, PIDPressure, Ready). The status is computed every 10s
+//     and written when it changed, or every 5 minutes regardless.
+//   - Its Lease, kube-node-lease/<node>, renewed every 10s with a 40s
+//     duration and owned by the Node. This is the heartbeat the node
+//     lifecycle controller watches. Stopping the agent (ending Run's
+//     context) just stops the renewals: it looks like the node dying, and
+//     nothing is written on the way out.
+//   - The status of the pods bound to the node, and their final deletion
+//     with grace period 0 once their containers are stopped.
+//
+// It must not touch anything else: not pod specs, not other nodes' pods, not
+// the Node's spec (podCIDR comes from the control plane, taints from
+// whoever set them).
+//
+// # How a pod is run
+//
+// Pod events (from a PodWatch, which several agents in one process may
+// share) and runtime events (a container exited) queue the pod's UID. A
+// worker then syncs that pod (sync.go): it reads the runtime's state for the
+// pod, computes the next step (actions.go: create the sandbox, start the
+// next init container or the regular containers, restart exited ones per
+// restartPolicy with CrashLoopBackOff back-off, stop sidecars once the pod
+// is done), executes it, and repeats until nothing more can happen now.
+// Then it computes the pod status from the runtime state as the kubelet's
+// generateAPIPodStatus does (status.go, phase.go: a pure function, tested
+// with tables) and writes it with UpdateStatus if it changed, recomputing
+// on a conflict. A pod that a runtime starts at once (the simulated one)
+// goes from bound to Running and Ready in one status write; with
+// Config.ReportContainerCreating the Pending/ContainerCreating status is
+// written first, as the kubelet's first sync does.
+//
+// A deleted pod (deletionTimestamp set) has its containers stopped, its
+// final status written (phase Succeeded or Failed, as recent kubelets do,
+// so that Job controllers can count it) and is then deleted with grace
+// period 0 and a UID precondition. A pod that finished (Succeeded, Failed) stays until the
+// control plane deletes it; its sandbox is released at once.
+//
+// On start the agent adopts what is bound to its node. A Runtime that lost
+// its state across the restart (the simulated one) implements Restorer and
+// rebuilds it from the pods' API status, so running pods keep their IPs,
+// container IDs and start times and no status is rewritten.
+//
+// # Where it knowingly differs from the kubelet
+//
+//   - No admission: pods are trusted to fit (the scheduler checked).
+//   - Probes are a Prober's business; without one every running container
+//     counts as started and ready. Liveness, lifecycle hooks, volumes,
+//     env from ConfigMaps/Secrets/downward API, logs and exec come with the
+//     CRI runtime.
+//   - No eviction under node pressure, no graceful node shutdown, no
+//     static pods, no in-place resize; container statuses carry no
+//     resources, volumeMounts or user.
+//   - Status is written with UpdateStatus (optimistic concurrency, the
+//     status recomputed on conflict) rather than a strategic merge patch.
+//   - A Node deleted under a live agent is registered again.
+//   - Pod events (Pulled, Created, Started, Killing, BackOff) are recorded
+//     only when Config.Recorder is set.
+package agent

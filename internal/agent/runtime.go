@@ -1,0 +1,211 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Runtime is the container runtime the agent drives, at the level of CRI's
+// RuntimeService and ImageService: pod sandboxes (the network namespace and
+// IP a pod's containers share) and containers, created, started, stopped
+// and removed one call at a time. It knows nothing about the Kubernetes
+// API: the agent decides what to run from the pods bound to its node, and
+// derives every pod status field from what the runtime reports.
+//
+// Restart counts are the agent's: it passes Attempt when it creates a
+// container (CRI's ContainerMetadata.Attempt) and reads it back from the
+// container's status, as the kubelet does.
+//
+// Implementations must be safe for concurrent use; the agent serialises
+// calls per pod but not across pods.
+type Runtime interface {
+	// Version names the runtime; the agent reports it in
+	// node.status.nodeInfo.containerRuntimeVersion as "name://version",
+	// and prefixes container IDs with "name://".
+	Version(ctx context.Context) (RuntimeVersion, error)
+	// UpdatePodCIDR tells the runtime the node's pod CIDR once the control
+	// plane assigns one (CRI's UpdateRuntimeConfig); sandboxes created
+	// afterwards take their IPs from it.
+	UpdatePodCIDR(ctx context.Context, cidr string) error
+
+	// PullImage makes image available and returns its reference by digest
+	// (reported as containerStatuses[].imageID).
+	PullImage(ctx context.Context, image string, sandbox *SandboxConfig) (imageRef string, err error)
+
+	// RunPodSandbox creates and starts a sandbox and returns its ID.
+	RunPodSandbox(ctx context.Context, config *SandboxConfig) (string, error)
+	// StopPodSandbox stops every container of the sandbox and releases its
+	// network (the IP returns to the pool). Stopping a stopped or unknown
+	// sandbox is not an error.
+	StopPodSandbox(ctx context.Context, id string) error
+	// RemovePodSandbox removes a sandbox and its containers. Removing an
+	// unknown sandbox is not an error.
+	RemovePodSandbox(ctx context.Context, id string) error
+	// ListPodSandboxes returns the sandboxes that match filter.
+	ListPodSandboxes(ctx context.Context, filter SandboxFilter) ([]SandboxStatus, error)
+
+	// CreateContainer creates a container in a sandbox and returns its ID.
+	CreateContainer(ctx context.Context, sandboxID string, config *ContainerConfig) (string, error)
+	// StartContainer starts a created container.
+	StartContainer(ctx context.Context, id string) error
+	// StopContainer stops a running container, waiting at most timeout
+	// for it to exit before killing it. Stopping an exited or unknown
+	// container is not an error.
+	StopContainer(ctx context.Context, id string, timeout time.Duration) error
+	// RemoveContainer removes a container. Removing an unknown container
+	// is not an error.
+	RemoveContainer(ctx context.Context, id string) error
+	// ListContainers returns the containers that match filter.
+	ListContainers(ctx context.Context, filter ContainerFilter) ([]ContainerStatus, error)
+
+	// WatchEvents calls handle for every change the runtime makes on its
+	// own (a container exited), until ctx ends; changes made by the
+	// agent's own calls need not be reported. handle must not block. (CRI
+	// implementations feed it from GetContainerEvents or a periodic
+	// relist, as the kubelet's PLEG does.)
+	WatchEvents(ctx context.Context, handle func(ContainerEvent)) error
+}
+
+// Restorer is implemented by runtimes that keep no state across agent
+// restarts, such as the simulated one: before its first pod sync the agent
+// hands it the pods the API server says are bound to this node, so the
+// runtime can recreate what they were running (same sandbox IPs,
+// container IDs and start times) rather than restart every container. A
+// real runtime keeps its containers running while the agent restarts and
+// does not implement it.
+type Restorer interface {
+	Restore(ctx context.Context, pods []*corev1.Pod) error
+}
+
+// RuntimeVersion is CRI's VersionResponse, reduced to what the agent uses.
+type RuntimeVersion struct {
+	// Name is the runtime's name, such as "containerd" or "simulated".
+	Name string
+	// Version is the runtime's own version, such as "1.7.24".
+	Version string
+}
+
+// SandboxState is CRI's PodSandboxState.
+type SandboxState string
+
+const (
+	SandboxReady    SandboxState = "Ready"
+	SandboxNotReady SandboxState = "NotReady"
+)
+
+// ContainerState is CRI's ContainerState.
+type ContainerState string
+
+const (
+	ContainerCreated ContainerState = "Created"
+	ContainerRunning ContainerState = "Running"
+	ContainerExited  ContainerState = "Exited"
+	ContainerUnknown ContainerState = "Unknown"
+)
+
+// SandboxConfig describes a pod sandbox to create (CRI's PodSandboxConfig,
+// reduced).
+type SandboxConfig struct {
+	PodUID       types.UID
+	PodName      string
+	PodNamespace string
+	// Attempt counts the sandboxes created for this pod before, from 0.
+	Attempt     uint32
+	Hostname    string
+	HostNetwork bool
+	// Labels and Annotations are the pod's own, as the kubelet passes
+	// them; runtimes may read conventions from them (the simulated runtime
+	// does).
+	Labels      map[string]string
+	Annotations map[string]string
+}
+
+// SandboxFilter selects sandboxes; zero fields match everything.
+type SandboxFilter struct {
+	PodUID types.UID
+}
+
+// SandboxStatus is what the runtime reports of one sandbox.
+type SandboxStatus struct {
+	ID           string
+	PodUID       types.UID
+	PodName      string
+	PodNamespace string
+	Attempt      uint32
+	State        SandboxState
+	CreatedAt    time.Time
+	// IPs are the pod's IPs, primary first; empty once the sandbox is
+	// stopped.
+	IPs []string
+}
+
+// ContainerConfig describes a container to create (CRI's ContainerConfig,
+// reduced to what the agent sets today; the CRI runtime will add mounts,
+// devices, resources and security settings).
+type ContainerConfig struct {
+	Name string
+	// Attempt is the container's restart count: 0 for the first instance,
+	// one more than the previous instance after that.
+	Attempt uint32
+	// Image is the image as the pod spec names it; ImageRef is what
+	// PullImage returned for it.
+	Image      string
+	ImageRef   string
+	Command    []string
+	Args       []string
+	WorkingDir string
+	Env        []KeyValue
+	// Init is set for init containers, Sidecar for those among them that
+	// keep running beside the regular containers (restartPolicy Always).
+	// The agent, not the runtime, acts on them; a runtime may use them to
+	// label containers (the simulated one decides by them how long a
+	// container runs).
+	Init, Sidecar bool
+	// Labels and Annotations are the agent's own metadata for the
+	// container.
+	Labels      map[string]string
+	Annotations map[string]string
+}
+
+// KeyValue is one environment variable.
+type KeyValue struct {
+	Key, Value string
+}
+
+// ContainerFilter selects containers; zero fields match everything.
+type ContainerFilter struct {
+	PodUID    types.UID
+	SandboxID string
+}
+
+// ContainerStatus is what the runtime reports of one container.
+type ContainerStatus struct {
+	ID        string
+	SandboxID string
+	PodUID    types.UID
+	Name      string
+	Attempt   uint32
+	Image     string
+	ImageRef  string
+	State     ContainerState
+	CreatedAt time.Time
+	// StartedAt is zero until the container starts; FinishedAt until it
+	// exits.
+	StartedAt  time.Time
+	FinishedAt time.Time
+	ExitCode   int32
+	// Reason and Message explain an exit, e.g. "Completed", "Error",
+	// "OOMKilled".
+	Reason  string
+	Message string
+}
+
+// ContainerEvent reports a change the runtime made on its own.
+type ContainerEvent struct {
+	PodUID      types.UID
+	ContainerID string
+	State       ContainerState
+}
