@@ -149,7 +149,9 @@ func TestSilentNodeIsMarkedTaintedAndEvicted(t *testing.T) {
 	hbCtx, stopHeartbeat := context.WithCancel(ctx)
 	defer stopHeartbeat()
 	go alive.heartbeat(hbCtx)
-	dead.runPod("intolerant")
+	// The API server's DefaultTolerationSeconds admission gives pods without
+	// their own toleration 300 s; tolerationSeconds 0 evicts at once.
+	dead.runPod("intolerant", toleration(corev1.TaintNodeUnreachable, seconds(0)))
 	dead.runPod("tolerant", toleration(corev1.TaintNodeUnreachable, seconds(2)))
 	dead.runPod("forever", toleration(corev1.TaintNodeUnreachable, nil))
 	alive.runPod("bystander")
