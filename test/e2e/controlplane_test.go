@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -47,6 +48,7 @@ type podCounter struct {
 	pods     map[string]*corev1.Pod
 	maxPods  int
 	minReady int
+	lowest   string // the pods present when the fewest were ready
 	tracking bool
 }
 
@@ -77,7 +79,14 @@ func (pc *podCounter) update(p *corev1.Pod, gone bool) {
 		}
 	}
 	pc.maxPods = max(pc.maxPods, len(pc.pods))
-	pc.minReady = min(pc.minReady, ready)
+	if ready < pc.minReady {
+		pc.minReady = ready
+		var st []string
+		for n, q := range pc.pods {
+			st = append(st, fmt.Sprintf("%s(ready=%v phase=%s)", n, isReady(q), q.Status.Phase))
+		}
+		pc.lowest = strings.Join(st, " ")
+	}
 }
 
 func watchPods(t *testing.T, c *cluster, selector string) *podCounter {
@@ -105,9 +114,20 @@ func TestDeploymentRollouts(t *testing.T) {
 	c.kubectlIn(rollingDeployment, "apply", "-f", "-")
 	c.kubectl("rollout", "status", "deployment/web", "--timeout=60s")
 	pc := watchPods(t, c, "app=web")
-	pc.mu.Lock()
-	pc.tracking = true
-	pc.mu.Unlock()
+	// Handlers see the initial list after the cache reports synced: start
+	// counting once all four ready pods have arrived.
+	c.eventually(t, "the watcher to see 4 ready pods", func() bool {
+		pc.mu.Lock()
+		defer pc.mu.Unlock()
+		ready := 0
+		for _, p := range pc.pods {
+			if isReady(p) {
+				ready++
+			}
+		}
+		pc.tracking = ready == 4 && len(pc.pods) == 4
+		return pc.tracking
+	})
 	for _, v := range []string{"2", "3"} {
 		c.kubectl("set", "image", "deployment/web", "web=example.com/web:"+v)
 		out := c.kubectl("rollout", "status", "deployment/web", "--timeout=60s")
@@ -115,7 +135,7 @@ func TestDeploymentRollouts(t *testing.T) {
 	}
 	pc.mu.Lock()
 	if pc.maxPods > 5 || pc.minReady < 3 {
-		t.Fatalf("rollout broke its bounds: at most %d pods (limit 5), at least %d ready (limit 3)", pc.maxPods, pc.minReady)
+		t.Fatalf("rollout broke its bounds: at most %d pods (limit 5), at least %d ready (limit 3); at the low point: %s", pc.maxPods, pc.minReady, pc.lowest)
 	}
 	pc.mu.Unlock()
 	out := c.kubectl("rollout", "history", "deployment/web")
