@@ -19,10 +19,10 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/skiff-sh/skiff/internal/admission"
-	"github.com/skiff-sh/skiff/internal/agent/simulated"
 	"github.com/skiff-sh/skiff/internal/admission/defaulttolerationseconds"
 	"github.com/skiff-sh/skiff/internal/admission/limitranger"
 	"github.com/skiff-sh/skiff/internal/admission/resourcequota"
+	"github.com/skiff-sh/skiff/internal/agent/simulated"
 	"github.com/skiff-sh/skiff/internal/apiserver"
 	"github.com/skiff-sh/skiff/internal/apiserver/discovery"
 	"github.com/skiff-sh/skiff/internal/controller/manager"
