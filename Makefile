@@ -7,7 +7,7 @@ LDFLAGS   := -s -w -X github.com/skiff-sh/skiff/internal/version.Version=$(VERSI
              -X github.com/skiff-sh/skiff/internal/version.GitCommit=$(COMMIT)
 FUZZTIME  ?= 10s
 
-.PHONY: help build run test lint test-unit test-e2e fuzz bench bench-api bench-scale clean
+.PHONY: help build run test lint test-unit test-e2e fuzz bench bench-api bench-scale images clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-12s %s\n", $$1, $$2}'
@@ -42,5 +42,8 @@ bench-api: build ## API server benchmark (issue 2 targets)
 bench-scale: build ## control plane benchmark: 100 simulated nodes, a 10,000-replica Deployment (issue 3 targets)
 	$(GO) run ./bench/scale -skiff $(BIN)
 
+images: ## build the test images (testserver, busybox, pause) into build/images
+	$(GO) run ./test/images/build build/images
+
 clean: ## remove build output
-	rm -rf bin
+	rm -rf bin build

@@ -16,6 +16,7 @@ import (
 
 	"github.com/skiff-sh/skiff/internal/controller/builtin"
 	"github.com/skiff-sh/skiff/internal/controller/manager"
+	"github.com/skiff-sh/skiff/internal/controller/nodeipam"
 	"github.com/skiff-sh/skiff/internal/server"
 )
 
@@ -28,6 +29,7 @@ func newServerCommand() *cobra.Command {
 	}
 	var logs logFlags
 	var controllerCfg builtin.Config
+	var clusterCIDR string
 	cfg.Controllers = func(loopback *rest.Config) []manager.Controller { return builtin.Controllers(loopback, controllerCfg) }
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -47,6 +49,11 @@ default. It stops cleanly on SIGINT or SIGTERM.`,
 			if err := validateServerConfig(cfg); err != nil {
 				return err
 			}
+			cidrs, err := clusterCIDRs(clusterCIDR, cfg.ServiceCIDR)
+			if err != nil {
+				return err
+			}
+			controllerCfg.ClusterCIDRs = cidrs
 			return runServer(cmd.Context(), cfg)
 		},
 	}
@@ -56,6 +63,7 @@ default. It stops cleanly on SIGINT or SIGTERM.`,
 	fs.IntVar(&cfg.HTTPSPort, "https-port", cfg.HTTPSPort, "port the API server listens on")
 	fs.BoolVar(&cfg.DisableAgent, "disable-agent", cfg.DisableAgent, "do not run a node agent in this process (no-op until the node agent exists)")
 	fs.StringVar(&cfg.ServiceCIDR, "service-cidr", cfg.ServiceCIDR, "IP range ClusterIPs are allocated from")
+	fs.StringVar(&clusterCIDR, "cluster-cidr", nodeipam.DefaultClusterCIDR, "IP range pod IPs come from (an IPv4 and an IPv6 range may be given, comma-separated); each node gets a /24 (IPv6: /64) of it")
 	fs.IntVar(&cfg.SimulatedNodes, "simulated-nodes", 0, "register this many simulated nodes (no containers; see internal/agent/simulated) in this process")
 	fs.DurationVar(&controllerCfg.NodeMonitorGracePeriod, "node-monitor-grace-period", 50*time.Second, "how long a node may stop heartbeating before it is marked Unknown and tainted")
 	fs.Int64Var(&cfg.DefaultTolerationSeconds, "default-toleration-seconds", 300, "tolerationSeconds given to pods for the not-ready and unreachable taints when they set none")
@@ -124,4 +132,23 @@ func noArgs(cmd *cobra.Command, args []string) error {
 		return fmt.Errorf("unexpected argument %q (use --log-level=%s)", args[0], args[0])
 	}
 	return fmt.Errorf("unexpected argument %q (see '%s --help')", args[0], cmd.CommandPath())
+}
+
+// clusterCIDRs parses --cluster-cidr and refuses ranges that overlap the
+// service range.
+func clusterCIDRs(flag, serviceCIDR string) ([]netip.Prefix, error) {
+	cidrs, err := nodeipam.ParseClusterCIDRs(flag)
+	if err != nil {
+		return nil, fmt.Errorf("--cluster-cidr: %w", err)
+	}
+	svc, err := netip.ParsePrefix(serviceCIDR)
+	if err != nil {
+		return nil, fmt.Errorf("--service-cidr: %w", err)
+	}
+	for _, p := range cidrs {
+		if p.Overlaps(svc) {
+			return nil, fmt.Errorf("--cluster-cidr %s overlaps --service-cidr %s", p, svc)
+		}
+	}
+	return cidrs, nil
 }

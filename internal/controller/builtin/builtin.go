@@ -5,6 +5,7 @@
 package builtin
 
 import (
+	"net/netip"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -20,6 +21,7 @@ import (
 	"github.com/skiff-sh/skiff/internal/controller/job"
 	"github.com/skiff-sh/skiff/internal/controller/manager"
 	"github.com/skiff-sh/skiff/internal/controller/namespace"
+	"github.com/skiff-sh/skiff/internal/controller/nodeipam"
 	"github.com/skiff-sh/skiff/internal/controller/nodelifecycle"
 	"github.com/skiff-sh/skiff/internal/controller/podgc"
 	"github.com/skiff-sh/skiff/internal/controller/replicaset"
@@ -35,6 +37,9 @@ type Config struct {
 	// NodeMonitorGracePeriod is how long a node may stay silent before it
 	// is marked Unknown and tainted.
 	NodeMonitorGracePeriod time.Duration
+	// ClusterCIDRs are the pod ranges node IPAM cuts nodes' pod CIDRs
+	// from; empty means nodeipam.DefaultClusterCIDR.
+	ClusterCIDRs []netip.Prefix
 }
 
 // Controllers is the explicit list of controllers `skiff server` runs.
@@ -63,6 +68,9 @@ func Controllers(restConfig *rest.Config, cfg Config) []manager.Controller {
 			return nodelifecycle.New(cc, nodelifecycle.Config{NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod})
 		}},
 		{Name: "taint-eviction", New: func(cc controller.Context) (manager.Runner, error) { return nodelifecycle.NewTaintEviction(cc) }},
+		{Name: "node-ipam", New: func(cc controller.Context) (manager.Runner, error) {
+			return nodeipam.New(cc, nodeipam.Config{ClusterCIDRs: cfg.ClusterCIDRs})
+		}},
 		{Name: "pod-garbage-collector", New: func(cc controller.Context) (manager.Runner, error) { return podgc.New(cc, podgc.Config{}) }},
 		{Name: "endpoint", New: func(cc controller.Context) (manager.Runner, error) { return endpoints.New(cc) }},
 		{Name: "endpointslice", New: func(cc controller.Context) (manager.Runner, error) { return endpointslice.New(cc) }},
