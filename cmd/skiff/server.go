@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -30,7 +31,14 @@ func newServerCommand() *cobra.Command {
 	var logs logFlags
 	var controllerCfg builtin.Config
 	var clusterCIDR string
-	cfg.Controllers = func(loopback *rest.Config) []manager.Controller { return builtin.Controllers(loopback, controllerCfg) }
+	var disableScheduler bool
+	cfg.Controllers = func(loopback *rest.Config) []manager.Controller {
+		list := builtin.Controllers(loopback, controllerCfg)
+		if disableScheduler {
+			list = slices.DeleteFunc(list, func(c manager.Controller) bool { return c.Name == builtin.SchedulerName })
+		}
+		return list
+	}
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the control plane: API server, datastore, controllers, scheduler",
@@ -64,6 +72,8 @@ default. It stops cleanly on SIGINT or SIGTERM.`,
 	fs.BoolVar(&cfg.DisableAgent, "disable-agent", cfg.DisableAgent, "do not run a node agent in this process (no-op until the node agent exists)")
 	fs.StringVar(&cfg.ServiceCIDR, "service-cidr", cfg.ServiceCIDR, "IP range ClusterIPs are allocated from")
 	fs.StringVar(&clusterCIDR, "cluster-cidr", nodeipam.DefaultClusterCIDR, "IP range pod IPs come from (an IPv4 and an IPv6 range may be given, comma-separated); each node gets a /24 (IPv6: /64) of it")
+	fs.BoolVar(&cfg.DisableControllers, "disable-controller-manager", false, "run no controllers and no scheduler (the API server alone)")
+	fs.BoolVar(&disableScheduler, "disable-scheduler", false, "run the controllers but not the scheduler")
 	fs.IntVar(&cfg.SimulatedNodes, "simulated-nodes", 0, "register this many simulated nodes (no containers; see internal/agent/simulated) in this process")
 	fs.DurationVar(&controllerCfg.NodeMonitorGracePeriod, "node-monitor-grace-period", 50*time.Second, "how long a node may stop heartbeating before it is marked Unknown and tainted")
 	fs.Int64Var(&cfg.DefaultTolerationSeconds, "default-toleration-seconds", 300, "tolerationSeconds given to pods for the not-ready and unreachable taints when they set none")

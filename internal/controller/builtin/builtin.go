@@ -31,6 +31,9 @@ import (
 	"github.com/skiff-sh/skiff/internal/scheduler"
 )
 
+// SchedulerName names the scheduler in the list, so it can be left out.
+const SchedulerName = "scheduler"
+
 // Config tunes the built-in controllers; zero values mean upstream's
 // defaults.
 type Config struct {
@@ -49,7 +52,7 @@ func Controllers(restConfig *rest.Config, cfg Config) []manager.Controller {
 	return []manager.Controller{
 		// The scheduler runs under the same leader election as the
 		// controllers: one lease, one process schedules at a time.
-		{Name: "scheduler", New: func(cc controller.Context) (manager.Runner, error) { return scheduler.New(cc) }},
+		{Name: SchedulerName, New: func(cc controller.Context) (manager.Runner, error) { return scheduler.New(cc) }},
 		{Name: "replicaset", New: func(cc controller.Context) (manager.Runner, error) { return replicaset.NewReplicaSetController(cc) }},
 		{Name: "replicationcontroller", New: func(cc controller.Context) (manager.Runner, error) { return replicaset.NewReplicationManager(cc) }},
 		{Name: "deployment", New: func(cc controller.Context) (manager.Runner, error) { return deployment.New(cc) }},
