@@ -268,9 +268,9 @@ func TestCronJobReplaceAndSuspend(t *testing.T) {
 		t.Errorf("no SuccessfulDelete for the replaced job:\n%s", e.events)
 	}
 
-	cj := e.cronJob("sweeper")
-	cj.Spec.Suspend = ptr.To(true)
-	if _, err := e.client.BatchV1().CronJobs(e.ns).Update(context.Background(), cj, metav1.UpdateOptions{}); err != nil {
+	// A merge patch: the controller writes the CronJob's status meanwhile.
+	if _, err := e.client.BatchV1().CronJobs(e.ns).Patch(context.Background(), "sweeper", types.MergePatchType,
+		[]byte(`{"spec":{"suspend":true}}`), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	current := e.jobs()[0].Name
