@@ -35,6 +35,7 @@ type agentOptions struct {
 	capacity   map[string]string
 	creating   bool
 	events     bool
+	endpoint   string
 }
 
 func newAgentCommand() *cobra.Command {
@@ -56,6 +57,11 @@ at once, and pod annotations script the rest, e.g.
 With --nodes N, one process runs N simulated nodes named NODE_NAME-0 to
 NODE_NAME-(N-1), sharing one connection and one pod watch.
 
+--runtime=cri runs real containers (as root; see 'skiff check'): the agent
+starts containerd under DATA_DIR/containerd (or uses
+--container-runtime-endpoint), imports its pause image, registers the Node
+with this machine's CPUs, memory and disk, and runs pods through CRI.
+
 Stopping the agent (SIGINT, SIGTERM) looks like the node dying: it stops
 renewing its Lease and writes nothing on the way out.
 
@@ -68,6 +74,9 @@ $` + dataDirEnv + `, else /var/lib/skiff as root, else $HOME/.skiff.`,
 			if err != nil {
 				return err
 			}
+			if opts.runtime == "cri" {
+				return runCRIAgent(cmd.Context(), opts, logger)
+			}
 			cfg, err := opts.simulatedConfig(logger)
 			if err != nil {
 				return err
@@ -76,7 +85,8 @@ $` + dataDirEnv + `, else /var/lib/skiff as root, else $HOME/.skiff.`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&opts.runtime, "runtime", opts.runtime, `container runtime: "simulated" (no containers; the CRI runtime comes later)`)
+	fs.StringVar(&opts.runtime, "runtime", opts.runtime, `container runtime: "simulated" (no containers) or "cri" (real containers on containerd)`)
+	fs.StringVar(&opts.endpoint, "container-runtime-endpoint", "", "with --runtime=cri: an existing CRI endpoint such as unix:///run/containerd/containerd.sock (default: start containerd under DATA_DIR/containerd)")
 	fs.StringVar(&opts.kubeconfig, "kubeconfig", "", "kubeconfig of the API server to join")
 	fs.StringVar(&opts.nodeName, "node-name", "", "name of the Node to register (default: the host name); with --nodes, the prefix of the names")
 	fs.IntVar(&opts.nodes, "nodes", opts.nodes, "number of simulated nodes this process runs")
@@ -92,7 +102,7 @@ $` + dataDirEnv + `, else /var/lib/skiff as root, else $HOME/.skiff.`,
 // simulatedConfig turns the flags into the simulated nodes' config.
 func (o agentOptions) simulatedConfig(log *slog.Logger) (simulated.Config, error) {
 	if o.runtime != "simulated" {
-		return simulated.Config{}, fmt.Errorf("--runtime %q is not supported yet (only \"simulated\")", o.runtime)
+		return simulated.Config{}, fmt.Errorf("--runtime %q is not supported (\"simulated\" or \"cri\")", o.runtime)
 	}
 	if o.nodes < 1 {
 		return simulated.Config{}, fmt.Errorf("--nodes %d must be at least 1", o.nodes)

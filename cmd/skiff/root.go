@@ -23,8 +23,10 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(
 		newServerCommand(),
 		newAgentCommand(),
+		newCheckCommand(),
 		newKubectlCommand(),
 		newVersionCommand(),
+		newImageCommand(),
 	)
 	return root
 }

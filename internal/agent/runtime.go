@@ -121,6 +121,24 @@ type SandboxConfig struct {
 	// does).
 	Labels      map[string]string
 	Annotations map[string]string
+	// DNS is the pod's resolv.conf; nil leaves the runtime's default (the
+	// host's). Ports are the containers' hostPort mappings.
+	DNS   *DNSConfig
+	Ports []PortMapping
+}
+
+// DNSConfig is CRI's DNSConfig: what the sandbox's resolv.conf says.
+type DNSConfig struct {
+	Servers, Searches, Options []string
+}
+
+// PortMapping is a container port published on the node (hostPort).
+type PortMapping struct {
+	// Protocol is "TCP", "UDP" or "SCTP"; empty means TCP.
+	Protocol      string
+	ContainerPort int32
+	HostPort      int32
+	HostIP        string
 }
 
 // SandboxFilter selects sandboxes; zero fields match everything.
@@ -143,8 +161,8 @@ type SandboxStatus struct {
 }
 
 // ContainerConfig describes a container to create (CRI's ContainerConfig,
-// reduced to what the agent sets today; the CRI runtime will add mounts,
-// devices, resources and security settings).
+// reduced). The simulated runtime ignores mounts, resources and security;
+// the CRI runtime (internal/agent/cri) applies them.
 type ContainerConfig struct {
 	Name string
 	// Attempt is the container's restart count: 0 for the first instance,
@@ -168,6 +186,42 @@ type ContainerConfig struct {
 	// container.
 	Labels      map[string]string
 	Annotations map[string]string
+	// Mounts are bind mounts from the node into the container (volumes,
+	// resolved to host paths by the agent). Resources and Security are
+	// nil when the pod sets none.
+	Mounts    []Mount
+	Resources *Resources
+	Security  *SecurityContext
+}
+
+// Mount is a bind mount of a node path into a container.
+type Mount struct {
+	ContainerPath string
+	HostPath      string
+	ReadOnly      bool
+	// Propagation is the volumeMount's mountPropagation; empty is None.
+	Propagation corev1.MountPropagationMode
+}
+
+// Resources are a container's resources in Kubernetes' units; a CRI
+// runtime converts them to cgroup values as the kubelet does (CPU shares
+// from the request, CFS quota from the limit). Zero means unset.
+type Resources struct {
+	CPURequestMilli  int64
+	CPULimitMilli    int64
+	MemoryLimitBytes int64
+}
+
+// SecurityContext is the subset of a container's effective security
+// context (pod-level settings merged in) that the runtime applies.
+type SecurityContext struct {
+	RunAsUser              *int64
+	RunAsGroup             *int64
+	Privileged             bool
+	ReadOnlyRootFilesystem bool
+	// AllowPrivilegeEscalation nil means true, as in Kubernetes.
+	AllowPrivilegeEscalation *bool
+	CapAdd, CapDrop          []string
 }
 
 // KeyValue is one environment variable.
@@ -208,4 +262,72 @@ type ContainerEvent struct {
 	PodUID      types.UID
 	ContainerID string
 	State       ContainerState
+}
+
+// ContainerResources converts c's requests and limits into Resources, for
+// a ContainerConfig; nil when c sets neither CPU nor memory.
+func ContainerResources(c *corev1.Container) *Resources {
+	r := Resources{
+		CPURequestMilli:  c.Resources.Requests.Cpu().MilliValue(),
+		CPULimitMilli:    c.Resources.Limits.Cpu().MilliValue(),
+		MemoryLimitBytes: c.Resources.Limits.Memory().Value(),
+	}
+	if r == (Resources{}) {
+		return nil
+	}
+	return &r
+}
+
+// ContainerSecurity merges the pod's security context into c's (the
+// container's fields win, as in Kubernetes) for a ContainerConfig; nil
+// when neither sets anything the runtime applies.
+func ContainerSecurity(pod *corev1.Pod, c *corev1.Container) *SecurityContext {
+	var s SecurityContext
+	if psc := pod.Spec.SecurityContext; psc != nil {
+		s.RunAsUser, s.RunAsGroup = psc.RunAsUser, psc.RunAsGroup
+	}
+	if csc := c.SecurityContext; csc != nil {
+		if csc.RunAsUser != nil {
+			s.RunAsUser = csc.RunAsUser
+		}
+		if csc.RunAsGroup != nil {
+			s.RunAsGroup = csc.RunAsGroup
+		}
+		s.Privileged = csc.Privileged != nil && *csc.Privileged
+		s.ReadOnlyRootFilesystem = csc.ReadOnlyRootFilesystem != nil && *csc.ReadOnlyRootFilesystem
+		s.AllowPrivilegeEscalation = csc.AllowPrivilegeEscalation
+		if caps := csc.Capabilities; caps != nil {
+			for _, c := range caps.Add {
+				s.CapAdd = append(s.CapAdd, string(c))
+			}
+			for _, c := range caps.Drop {
+				s.CapDrop = append(s.CapDrop, string(c))
+			}
+		}
+	}
+	if s.RunAsUser == nil && s.RunAsGroup == nil && !s.Privileged && !s.ReadOnlyRootFilesystem &&
+		s.AllowPrivilegeEscalation == nil && len(s.CapAdd)+len(s.CapDrop) == 0 {
+		return nil
+	}
+	return &s
+}
+
+// PodPorts lists the hostPorts of the pod's containers (init containers
+// included, as the kubelet does), for a SandboxConfig. Host-network pods
+// publish nothing: their ports are the node's already.
+func PodPorts(pod *corev1.Pod) []PortMapping {
+	if pod.Spec.HostNetwork {
+		return nil
+	}
+	var out []PortMapping
+	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range cs {
+			for _, p := range c.Ports {
+				if p.HostPort != 0 {
+					out = append(out, PortMapping{Protocol: string(p.Protocol), ContainerPort: p.ContainerPort, HostPort: p.HostPort, HostIP: p.HostIP})
+				}
+			}
+		}
+	}
+	return out
 }

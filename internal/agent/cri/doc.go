@@ -1,0 +1,36 @@
+// Package cri implements agent.Runtime over a CRI endpoint (containerd's,
+// typically supervised by internal/runtime/containerd) with k8s.io/cri-client:
+// sandboxes, containers and images are created, listed and removed through
+// the RuntimeService and ImageService gRPC APIs, as the kubelet's
+// kuberuntime manager does.
+//
+// RunNode assembles a whole node: it prepares the CNI directories, starts
+// containerd under the data dir (internal/runtime/containerd) unless given
+// an endpoint, imports the pause image (internal/image), and runs the agent
+// on this runtime with the machine's capacity (NodeCapacity) and address.
+// When the control plane assigns the node's pod CIDR, the agent's
+// UpdatePodCIDR writes the CNI configuration (internal/network/cni), which
+// containerd picks up; until then only hostNetwork pods can start.
+//
+// # What it owns
+//
+// The pod log directories under Config.LogDir (DATA_DIR/pods-logs, the
+// kubelet's /var/log/pods): <namespace>_<name>_<uid>/<container>/<attempt>.log.
+// It must not touch containers or sandboxes it did not label as its own
+// (the kubelet's io.kubernetes.* labels), images beyond pulling them, or CNI
+// configuration.
+//
+// # Differences from the kubelet
+//
+//   - No per-pod or QoS cgroups: with the cgroupfs driver containers go
+//     where containerd puts them by default; with systemd under
+//     system.slice. Per-container limits (CPU shares and quota, memory)
+//     still apply.
+//   - PullImage never pulls an image already present (IfNotPresent for
+//     every pod): images are built and imported locally, no registry is
+//     reachable.
+//   - WatchEvents relists every second (the generic PLEG) rather than
+//     using GetContainerEvents, which containerd 1.6 lacks.
+//   - Seccomp stays Unconfined and AppArmor the runtime default, as with
+//     the kubelet's default seccompDefault=false.
+package cri

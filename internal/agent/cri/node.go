@@ -1,0 +1,172 @@
+package cri
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/skiff-sh/skiff/internal/agent"
+	"github.com/skiff-sh/skiff/internal/image"
+	"github.com/skiff-sh/skiff/internal/network/cni"
+	"github.com/skiff-sh/skiff/internal/runtime/containerd"
+)
+
+// NodeConfig runs a real node: the agent on CRI, with containerd
+// supervised under DataDir unless Endpoint names one already running.
+type NodeConfig struct {
+	NodeName string
+	Client   kubernetes.Interface
+	// DataDir is the agent's data dir: containerd/, cni/conf/ and
+	// pod-logs/ go under it.
+	DataDir string
+	// Endpoint is an existing CRI endpoint ("unix:///run/containerd/containerd.sock");
+	// empty starts Skiff's own containerd.
+	Endpoint string
+	Labels   map[string]string
+	Recorder record.EventRecorder
+	Log      *slog.Logger
+	// Ready, when set, is closed once the agent is registered and runs
+	// pods.
+	Ready chan<- struct{}
+}
+
+// RunNode runs the node until ctx ends, then stops containerd (if it
+// started one) and returns. Containers keep running across the restart.
+func RunNode(ctx context.Context, cfg NodeConfig) error {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	endpoint, driver := cfg.Endpoint, containerd.DetectCgroupDriver()
+	// containerd watches the CNI directory for the configuration written
+	// once the node has a pod CIDR, so it must exist before containerd.
+	if err := cni.PrepareDirs(cfg.DataDir); err != nil {
+		return err
+	}
+	var supervised chan error
+	if endpoint == "" {
+		sup, err := containerd.New(containerd.Config{
+			Dir: filepath.Join(cfg.DataDir, "containerd"), PauseImage: image.PauseRef,
+			CNIConfDir: cni.ConfDir(cfg.DataDir), CNIBinDir: cni.BinDir(),
+		}, cfg.Log)
+		if err != nil {
+			return err
+		}
+		supervised = make(chan error, 1)
+		go func() { supervised <- sup.Run(ctx) }()
+		select {
+		case <-sup.Ready():
+		case err := <-supervised:
+			return fmt.Errorf("containerd: %w", err)
+		}
+		// After the agent stops, wait for containerd to stop too.
+		defer func() { <-supervised }()
+		defer cancel()
+		endpoint, driver = sup.Endpoint(), sup.Config().CgroupDriver
+	}
+	// Sandboxes need the pause image and no registry serves it: import it
+	// on every start (a no-op when unchanged, the build is reproducible).
+	ctr := image.Ctr{Address: strings.TrimPrefix(endpoint, "unix://")}
+	if err := ctr.LoadPause(ctx); err != nil {
+		if cfg.Endpoint == "" {
+			return fmt.Errorf("loading the pause image: %w", err)
+		}
+		cfg.Log.Warn("Could not import the pause image into the given runtime; sandboxes need it", "image", image.PauseRef, "err", err)
+	}
+	rt, err := New(ctx, Config{
+		Endpoint: endpoint, LogDir: filepath.Join(cfg.DataDir, "pod-logs"), CgroupDriver: driver,
+		OnPodCIDR: func(cidr string) error {
+			wrote, err := cni.Write(cfg.DataDir, cidr, cni.Options{})
+			if wrote {
+				cfg.Log.Info("Wrote the pod network's CNI configuration", "podCIDR", cidr, "path", cni.ConfPath(cfg.DataDir))
+			}
+			return err
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer rt.Close(context.Background())
+	a, err := newNodeAgent(cfg, rt)
+	if err != nil {
+		return err
+	}
+	if cfg.Ready != nil {
+		go func() {
+			select {
+			case <-a.Ready():
+				close(cfg.Ready)
+			case <-ctx.Done():
+			}
+		}()
+	}
+	err = a.Run(ctx)
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// newNodeAgent builds the agent with the machine's capacity and addresses.
+func newNodeAgent(cfg NodeConfig, rt *Runtime) (*agent.Agent, error) {
+	capacity, err := NodeCapacity(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return nil, fmt.Errorf("node addresses: %w", err)
+	}
+	addrs, err := NodeAddresses(strings.ToLower(host))
+	if err != nil {
+		return nil, err
+	}
+	var info corev1.NodeSystemInfo
+	if id, err := os.ReadFile("/etc/machine-id"); err == nil {
+		info.MachineID = strings.TrimSpace(string(id))
+	}
+	info.OSImage = osImage()
+	if rel, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		info.KernelVersion = strings.TrimSpace(string(rel))
+	}
+	return agent.New(agent.Config{
+		NodeName: cfg.NodeName,
+		Client:   cfg.Client,
+		Runtime:  rt,
+		Node: agent.NodeConfig{
+			Labels: cfg.Labels, Capacity: capacity, Addresses: addrs, SystemInfo: info,
+		},
+		// Real containers take a while to start: show ContainerCreating.
+		ReportContainerCreating: true,
+		Recorder:                cfg.Recorder,
+		Log:                     cfg.Log,
+		// The kubelet's PLEG relists every second; a minute's resync
+		// catches the rest.
+		ResyncInterval: time.Minute,
+	})
+}
+
+// osImage is PRETTY_NAME from /etc/os-release, as the kubelet reports it
+// (e.g. "Debian GNU/Linux 12 (bookworm)").
+func osImage() string {
+	data, err := os.ReadFile("/etc/os-release")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "PRETTY_NAME="); ok {
+			return strings.Trim(v, `"'`)
+		}
+	}
+	return ""
+}
