@@ -3,20 +3,17 @@ package disruption
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	policylisters "k8s.io/client-go/listers/policy/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
-	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
 	"github.com/skiff-sh/skiff/internal/controller"
@@ -92,45 +89,14 @@ func New(cc controller.Context) (*Controller, error) {
 
 // Run waits for the caches, syncs until ctx ends, and returns.
 func (c *Controller) Run(ctx context.Context) error {
-	defer c.queue.ShutDown()
-	ctx = klog.NewContext(ctx, klog.FromContext(ctx).WithName("disruption-controller"))
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		// Only ctx ending stops the wait: a normal shutdown.
-		return nil
-	}
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c.processNext(ctx) {
-			}
-		}()
-	}
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
-	return nil
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	err := c.sync(ctx, key)
-	switch {
-	case err == nil:
-		c.queue.Forget(key)
-	case c.queue.NumRequeues(key) < maxRetries:
-		klog.FromContext(ctx).V(2).Info("Error syncing PodDisruptionBudget, retrying", "pdb", key, "err", err)
-		c.queue.AddRateLimited(key)
-	default:
-		c.queue.Forget(key)
-		utilruntime.HandleError(fmt.Errorf("disruption controller: dropping %s: %w", key, err))
-	}
-	return true
+	return controller.Workers[string]{
+		Name: "disruption-controller", Queue: c.queue, Count: workers, MaxRetries: maxRetries,
+		Synced: c.synced, Sync: c.sync,
+		KeyName: "pdb", RetryMessage: "Error syncing PodDisruptionBudget, retrying",
+		Dropped: func(key string, err error) error {
+			return fmt.Errorf("disruption controller: dropping %s: %w", key, err)
+		},
+	}.Run(ctx)
 }
 
 func (c *Controller) onPDB(obj any) {

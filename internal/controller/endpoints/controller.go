@@ -3,8 +3,6 @@ package endpoints
 import (
 	"context"
 	"fmt"
-	"sync"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -15,7 +13,6 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
-	"k8s.io/klog/v2"
 
 	"github.com/skiff-sh/skiff/internal/controller"
 	"github.com/skiff-sh/skiff/internal/controller/endpoints/servicepods"
@@ -92,27 +89,16 @@ func New(cc controller.Context) (*Controller, error) {
 
 // Run waits for the caches, syncs until ctx ends, and returns.
 func (c *Controller) Run(ctx context.Context) error {
-	defer c.queue.ShutDown()
-	logger := klog.FromContext(ctx).WithName(ControllerName)
-	ctx = klog.NewContext(ctx, logger)
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		// Only ctx ending stops the wait: a normal shutdown.
-		return nil
-	}
-	c.enqueueLeftovers()
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c.processNext(ctx) {
-			}
-		}()
-	}
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
-	return nil
+	return controller.Workers[string]{
+		Name: ControllerName, Queue: c.queue, Count: workers, MaxRetries: maxRetries,
+		Synced: c.synced, Sync: c.sync,
+		Started: func(context.Context) error { c.enqueueLeftovers(); return nil },
+		KeyName: "service", RetryMessage: "Error syncing endpoints, retrying",
+		SyncedMessage: "Synced service endpoints",
+		Dropped: func(key string, err error) error {
+			return fmt.Errorf("endpoint controller: dropping service %s out of the queue: %w", key, err)
+		},
+	}.Run(ctx)
 }
 
 // enqueueLeftovers queues every Endpoints object this controller made, so
@@ -127,29 +113,6 @@ func (c *Controller) enqueueLeftovers() {
 	for _, ep := range list {
 		c.queue.Add(ep.Namespace + "/" + ep.Name)
 	}
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	start := time.Now()
-	err := c.sync(ctx, key)
-	logger := klog.FromContext(ctx)
-	switch {
-	case err == nil:
-		c.queue.Forget(key)
-		logger.V(4).Info("Synced service endpoints", "service", key, "duration", time.Since(start))
-	case c.queue.NumRequeues(key) < maxRetries:
-		logger.V(2).Info("Error syncing endpoints, retrying", "service", key, "err", err)
-		c.queue.AddRateLimited(key)
-	default:
-		c.queue.Forget(key)
-		utilruntime.HandleError(fmt.Errorf("endpoint controller: dropping service %s out of the queue: %w", key, err))
-	}
-	return true
 }
 
 func (c *Controller) onService(obj any) {

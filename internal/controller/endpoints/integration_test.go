@@ -12,13 +12,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/record"
-	"k8s.io/utils/clock"
 
-	"github.com/skiff-sh/skiff/internal/controller"
+	"github.com/skiff-sh/skiff/internal/controller/controllertest"
 	"github.com/skiff-sh/skiff/internal/server/servertest"
 )
 
@@ -26,32 +22,7 @@ import (
 func startController(t *testing.T) kubernetes.Interface {
 	t.Helper()
 	s := servertest.Start(t, servertest.Options{})
-	// The controller speaks protobuf, as the server's loopback clients do.
-	cfg := rest.CopyConfig(s.Config)
-	cfg.ContentType = "application/vnd.kubernetes.protobuf"
-	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
-	cc := kubernetes.NewForConfigOrDie(cfg)
-	factory := informers.NewSharedInformerFactory(cc, 0)
-	c, err := New(controller.Context{
-		Client:    cc,
-		Informers: factory,
-		Recorder:  func(string) record.EventRecorder { return record.NewFakeRecorder(100) },
-		Clock:     clock.RealClock{},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	factory.Start(ctx.Done())
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		factory.Shutdown()
-	})
+	controllertest.Start(t, s, New)
 	return s.Client
 }
 

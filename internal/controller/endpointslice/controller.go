@@ -3,19 +3,16 @@ package endpointslice
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
-	"k8s.io/klog/v2"
 
 	"github.com/skiff-sh/skiff/internal/controller"
 	"github.com/skiff-sh/skiff/internal/controller/endpoints/servicepods"
@@ -101,48 +98,15 @@ func New(cc controller.Context) (*Controller, error) {
 
 // Run waits for the caches, syncs until ctx ends, and returns.
 func (c *Controller) Run(ctx context.Context) error {
-	defer c.queue.ShutDown()
-	ctx = klog.NewContext(ctx, klog.FromContext(ctx).WithName("endpointslice-controller"))
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		// Only ctx ending stops the wait: a normal shutdown.
-		return nil
-	}
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c.processNext(ctx) {
-			}
-		}()
-	}
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
-	return nil
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	start := time.Now()
-	err := c.sync(ctx, key)
-	logger := klog.FromContext(ctx)
-	switch {
-	case err == nil:
-		c.queue.Forget(key)
-		logger.V(4).Info("Synced endpoint slices", "service", key, "duration", time.Since(start))
-	case c.queue.NumRequeues(key) < maxRetries:
-		logger.V(2).Info("Error syncing endpoint slices, retrying", "service", key, "err", err)
-		c.queue.AddRateLimited(key)
-	default:
-		c.queue.Forget(key)
-		utilruntime.HandleError(fmt.Errorf("endpointslice controller: dropping service %s out of the queue: %w", key, err))
-	}
-	return true
+	return controller.Workers[string]{
+		Name: "endpointslice-controller", Queue: c.queue, Count: workers, MaxRetries: maxRetries,
+		Synced: c.synced, Sync: c.sync,
+		KeyName: "service", RetryMessage: "Error syncing endpoint slices, retrying",
+		SyncedMessage: "Synced endpoint slices",
+		Dropped: func(key string, err error) error {
+			return fmt.Errorf("endpointslice controller: dropping service %s out of the queue: %w", key, err)
+		},
+	}.Run(ctx)
 }
 
 func (c *Controller) onService(obj any) {

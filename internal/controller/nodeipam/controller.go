@@ -10,13 +10,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
-	"k8s.io/klog/v2"
 
 	"github.com/skiff-sh/skiff/internal/controller"
 )
@@ -152,11 +150,18 @@ func newCIDRSets(cfg Config) ([]*cidrSet, error) {
 // worker runs, so a restarted controller never hands out a subnet a node
 // already has.
 func (c *Controller) Run(ctx context.Context) error {
-	defer c.queue.ShutDown()
-	ctx = klog.NewContext(ctx, klog.FromContext(ctx).WithName("node-ipam-controller"))
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced) {
-		return nil // only ctx ending stops the wait: a normal shutdown
-	}
+	return controller.Workers[string]{
+		Name: "node-ipam-controller", Queue: c.queue, Count: 1, MaxRetries: maxRetries,
+		Synced: []cache.InformerSynced{c.synced}, Sync: c.sync, Started: c.occupyAll,
+		KeyName: "node", RetryMessage: "Assigning node CIDR failed, retrying",
+		Dropped: func(key string, err error) error {
+			return fmt.Errorf("node IPAM: dropping node %s: %w", key, err)
+		},
+	}.Run(ctx)
+}
+
+// occupyAll marks every CIDR the nodes already hold as taken.
+func (c *Controller) occupyAll(ctx context.Context) error {
 	nodes, err := c.nodes.List(labels.Everything())
 	if err != nil {
 		return fmt.Errorf("node IPAM: listing nodes: %w", err)
@@ -166,37 +171,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.occupy(ctx, n)
 		}
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for c.processNext(ctx) {
-		}
-	}()
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
 	return nil
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	err := c.sync(ctx, key)
-	switch {
-	case err == nil:
-		c.queue.Forget(key)
-	case c.queue.NumRequeues(key) < maxRetries:
-		klog.FromContext(ctx).V(2).Info("Assigning node CIDR failed, retrying", "node", key, "err", err)
-		c.queue.AddRateLimited(key)
-	default:
-		c.queue.Forget(key)
-		utilruntime.HandleError(fmt.Errorf("node IPAM: dropping node %s: %w", key, err))
-	}
-	return true
 }
 
 func (c *Controller) enqueue(obj any) {

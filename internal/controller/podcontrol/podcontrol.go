@@ -1,6 +1,6 @@
-// Package podcontrol creates and deletes pods on behalf of workload
-// controllers, with upstream's events and slow-start batching, so every
-// controller that owns pods does it the same way.
+// Package podcontrol creates, deletes, adopts and releases pods on behalf
+// of workload controllers, with upstream's events and slow-start batching,
+// so every controller that owns pods does it the same way.
 package podcontrol
 
 import (

@@ -3,18 +3,15 @@ package resourcequota
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
-	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
 	"github.com/skiff-sh/skiff/internal/controller"
@@ -80,54 +77,29 @@ func New(cc controller.Context) (*Controller, error) {
 
 // Run waits for the caches, syncs until ctx ends, and returns.
 func (c *Controller) Run(ctx context.Context) error {
-	defer c.queue.ShutDown()
-	ctx = klog.NewContext(ctx, klog.FromContext(ctx).WithName("resourcequota-controller"))
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		// Only ctx ending stops the wait: a normal shutdown.
-		return nil
-	}
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c.processNext(ctx) {
-			}
-		}()
-	}
+	return controller.Workers[string]{
+		Name: "resourcequota-controller", Queue: c.queue, Count: workers, MaxRetries: maxRetries,
+		Synced: c.synced, Sync: c.sync,
+		KeyName: "quota", RetryMessage: "Error syncing resource quota, retrying",
+		Dropped: func(key string, err error) error {
+			return fmt.Errorf("resourcequota controller: dropping %s: %w", key, err)
+		},
+		Until: c.resyncUntilDone,
+	}.Run(ctx)
+}
+
+// resyncUntilDone queues every quota each fullResync until ctx ends.
+func (c *Controller) resyncUntilDone(ctx context.Context) {
 	ticker := c.clock.NewTicker(fullResync)
 	defer ticker.Stop()
-	for done := false; !done; {
+	for {
 		select {
 		case <-ctx.Done():
-			done = true
+			return
 		case <-ticker.C():
 			c.enqueueAll()
 		}
 	}
-	c.queue.ShutDown()
-	wg.Wait()
-	return nil
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	err := c.sync(ctx, key)
-	switch {
-	case err == nil:
-		c.queue.Forget(key)
-	case c.queue.NumRequeues(key) < maxRetries:
-		klog.FromContext(ctx).V(2).Info("Error syncing resource quota, retrying", "quota", key, "err", err)
-		c.queue.AddRateLimited(key)
-	default:
-		c.queue.Forget(key)
-		utilruntime.HandleError(fmt.Errorf("resourcequota controller: dropping %s: %w", key, err))
-	}
-	return true
 }
 
 func (c *Controller) enqueueAll() {

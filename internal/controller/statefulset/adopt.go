@@ -2,15 +2,14 @@ package statefulset
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/skiff-sh/skiff/internal/controller/podcontrol"
 )
 
 // canAdopt returns the check run before the first adoption of a sync: a
@@ -42,61 +41,11 @@ func (c *Controller) claimPods(ctx context.Context, set *appsv1.StatefulSet, sel
 	if err != nil {
 		return nil, fmt.Errorf("listing pods: %w", err)
 	}
-	check := c.canAdopt(set)
-	checked := false
-	var claimed []*corev1.Pod
-	for _, pod := range all {
-		ref := metav1.GetControllerOfNoCopy(pod)
-		matches := selector.Matches(labels.Set(pod.Labels)) && isMember(set, pod)
-		switch {
-		case ref != nil && ref.UID != set.UID:
-		case ref != nil && matches:
-			claimed = append(claimed, pod)
-		case ref != nil:
-			if err := c.setPodOwners(ctx, pod, withoutOwner(pod.OwnerReferences, set.UID)); err != nil && !apierrors.IsNotFound(err) {
-				return nil, fmt.Errorf("releasing pod %s: %w", pod.Name, err)
-			}
-		case matches && pod.DeletionTimestamp == nil:
-			if !checked {
-				if err := check(ctx); err != nil {
-					return nil, fmt.Errorf("cannot adopt pods: %w", err)
-				}
-				checked = true
-			}
-			refs := append(withoutOwner(pod.OwnerReferences, set.UID), *metav1.NewControllerRef(set, controllerKind))
-			if err := c.setPodOwners(ctx, pod, refs); err != nil {
-				if apierrors.IsNotFound(err) {
-					continue
-				}
-				return nil, fmt.Errorf("adopting pod %s: %w", pod.Name, err)
-			}
-			adopted := pod.DeepCopy()
-			adopted.OwnerReferences = refs
-			claimed = append(claimed, adopted)
-		}
-	}
-	return claimed, nil
-}
-
-func withoutOwner(refs []metav1.OwnerReference, uid types.UID) []metav1.OwnerReference {
-	out := make([]metav1.OwnerReference, 0, len(refs)+1)
-	for _, r := range refs {
-		if r.UID != uid {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// setPodOwners replaces pod's owner references, guarded by the
-// resourceVersion it was computed from.
-func (c *Controller) setPodOwners(ctx context.Context, pod *corev1.Pod, refs []metav1.OwnerReference) error {
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"ownerReferences": refs, "resourceVersion": pod.ResourceVersion, "uid": pod.UID,
-	}})
-	if err != nil {
-		return err
-	}
-	_, err = c.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{})
-	return err
+	return podcontrol.PodClaim{
+		Client: c.client, Owner: set, Kind: controllerKind,
+		Match: func(pod *corev1.Pod) bool {
+			return selector.Matches(labels.Set(pod.Labels)) && isMember(set, pod)
+		},
+		CanAdopt: c.canAdopt(set),
+	}.Claim(ctx, all)
 }
