@@ -83,10 +83,13 @@ func (s *Server) applyPatch(gvk schema.GroupVersionKind, cur runtime.Object, pt 
 	switch pt {
 	case types.JSONPatchType:
 		p, err := jsonpatch.DecodePatch(patch)
+		if err == nil {
+			err = checkJSONPatch(p)
+		}
 		if err != nil {
 			return nil, nil, badRequest("the server rejected our request due to an error in our request: %v", err)
 		}
-		if patched, err = p.Apply(original); err != nil {
+		if patched, err = applyJSONPatch(p, original); err != nil {
 			return nil, nil, apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "patch", schema.GroupResource{}, "", err.Error(), 0, false)
 		}
 	case types.MergePatchType:
@@ -114,4 +117,33 @@ func strategicPatchError(err error) error {
 	}
 	return apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "patch", schema.GroupResource{}, "",
 		fmt.Sprintf("strategic merge patch failed: %v", err), 0, false)
+}
+
+// checkJSONPatch rejects operations missing the members RFC 6902 requires;
+// the patch library dereferences them without checking.
+func checkJSONPatch(p jsonpatch.Patch) error {
+	for i, op := range p {
+		var need string
+		switch op.Kind() {
+		case "add", "replace", "test":
+			need = "value"
+		case "move", "copy":
+			need = "from"
+		}
+		if need != "" && op[need] == nil {
+			return fmt.Errorf("operation %d (%s) has no %q", i, op.Kind(), need)
+		}
+	}
+	return nil
+}
+
+// applyJSONPatch applies p, turning a panic inside the library (on inputs
+// it does not expect) into an error instead of a 500.
+func applyJSONPatch(p jsonpatch.Patch, doc []byte) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("applying the JSON patch failed: %v", r)
+		}
+	}()
+	return p.Apply(doc)
 }
