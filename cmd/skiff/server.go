@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"syscall"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 
+	"github.com/skiff-sh/skiff/internal/agent/cri"
 	"github.com/skiff-sh/skiff/internal/controller/builtin"
 	"github.com/skiff-sh/skiff/internal/controller/manager"
 	"github.com/skiff-sh/skiff/internal/controller/nodeipam"
@@ -31,7 +33,9 @@ func newServerCommand() *cobra.Command {
 	var logs logFlags
 	var controllerCfg builtin.Config
 	var clusterCIDR string
-	var disableScheduler bool
+	var disableScheduler, disableAgent bool
+	var agentCfg server.AgentConfig
+	var endpoint string
 	cfg.Controllers = func(loopback *rest.Config) []manager.Controller {
 		list := builtin.Controllers(loopback, controllerCfg)
 		if disableScheduler {
@@ -62,6 +66,20 @@ default. It stops cleanly on SIGINT or SIGTERM.`,
 				return err
 			}
 			controllerCfg.ClusterCIDRs = cidrs
+			// Local-path volumes live in the data dir: the default one
+			// as root is the provisioner's default, /var/lib/skiff/storage.
+			controllerCfg.LocalStorageDir = filepath.Join(cfg.DataDir, "storage")
+			switch {
+			case disableAgent:
+			case endpoint == "" && os.Geteuid() != 0:
+				// The control plane alone (or with simulated nodes) is
+				// still useful unprivileged, as `make run` is used.
+				logger.Warn("Not root: running without a node agent, as with --disable-agent (starting containerd needs root; see 'skiff check')")
+			default:
+				agentCfg.ClusterCIDRs = cidrs
+				agentCfg.Run = realNode(endpoint, controllerCfg.LocalStorageDir)
+				cfg.Agent = &agentCfg
+			}
 			return runServer(cmd.Context(), cfg)
 		},
 	}
@@ -69,7 +87,8 @@ default. It stops cleanly on SIGINT or SIGTERM.`,
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for the datastore, certificates and kubeconfig; the default is $"+dataDirEnv+" if set, else /var/lib/skiff as root, else $HOME/.skiff")
 	fs.StringVar(&cfg.BindAddress, "bind-address", cfg.BindAddress, "IP address the API server listens on (0.0.0.0 for all interfaces)")
 	fs.IntVar(&cfg.HTTPSPort, "https-port", cfg.HTTPSPort, "port the API server listens on")
-	fs.BoolVar(&cfg.DisableAgent, "disable-agent", cfg.DisableAgent, "do not run a node agent in this process (no-op until the node agent exists)")
+	fs.BoolVar(&disableAgent, "disable-agent", false, "do not run a node agent (containerd and pods) in this process")
+	fs.StringVar(&endpoint, "container-runtime-endpoint", "", "CRI endpoint of a running containerd (unix:///run/containerd/containerd.sock); empty starts Skiff's own under DATA_DIR/containerd")
 	fs.StringVar(&cfg.ServiceCIDR, "service-cidr", cfg.ServiceCIDR, "IP range ClusterIPs are allocated from")
 	fs.StringVar(&clusterCIDR, "cluster-cidr", nodeipam.DefaultClusterCIDR, "IP range pod IPs come from (an IPv4 and an IPv6 range may be given, comma-separated); each node gets a /24 (IPv6: /64) of it")
 	fs.BoolVar(&cfg.DisableControllers, "disable-controller-manager", false, "run no controllers and no scheduler (the API server alone)")
@@ -80,6 +99,19 @@ default. It stops cleanly on SIGINT or SIGTERM.`,
 	fs.DurationVar(&cfg.CompactInterval, "compact-interval", 5*time.Minute, "how often datastore history older than one interval is discarded")
 	logs.addTo(fs)
 	return cmd
+}
+
+// realNode runs the server's node on CRI: containerd at endpoint (empty:
+// Skiff's own under DATA_DIR/containerd), local-path volumes under
+// storageDir.
+func realNode(endpoint, storageDir string) func(context.Context, server.Node) error {
+	return func(ctx context.Context, n server.Node) error {
+		return cri.RunNode(ctx, cri.NodeConfig{
+			NodeName: n.Name, Client: n.Client, DataDir: n.DataDir, Endpoint: endpoint,
+			BlackholeCIDRs: n.BlackholeCIDRs, LocalStorageDir: storageDir,
+			Recorder: n.Recorder, Log: n.Log,
+		})
+	}
 }
 
 // runServer runs the server until SIGINT or SIGTERM. After the first

@@ -121,6 +121,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	goRun(a.runLease)
 	goRun(a.runNodeStatus)
+	if a.cfg.WaitPodCIDR {
+		goRun(a.waitPodCIDR)
+	}
 
 	unsubscribe := a.pods.subscribe(a.cfg.NodeName, a.enqueue)
 	defer unsubscribe()
@@ -152,7 +155,8 @@ func (a *Agent) Run(ctx context.Context) error {
 
 // adopt takes over what a previous run of the agent left: the pods bound
 // to this node (handed to a Restorer runtime first, so running pods keep
-// running) and any sandbox whose pod is gone, which the sync removes.
+// running) and any sandbox or volume directory whose pod is gone, which
+// the sync removes.
 func (a *Agent) adopt(ctx context.Context) error {
 	pods := a.pods.list(a.cfg.NodeName)
 	if r, ok := a.runtime.(Restorer); ok {
@@ -169,6 +173,15 @@ func (a *Agent) adopt(ctx context.Context) error {
 	}
 	for _, sb := range sandboxes {
 		a.enqueue(sb.PodUID)
+	}
+	if a.cfg.Volumes != nil {
+		uids, err := a.cfg.Volumes.PodUIDs()
+		if err != nil {
+			return fmt.Errorf("agent %s: listing pod volumes: %w", a.cfg.NodeName, err)
+		}
+		for _, uid := range uids {
+			a.enqueue(uid)
+		}
 	}
 	return nil
 }

@@ -73,8 +73,23 @@ type Config struct {
 	// BackOff); nil records none, which is what thousands of simulated
 	// pods want.
 	Recorder record.EventRecorder
-	Clock    clock.WithTicker
-	Log      *slog.Logger
+	// Volumes and Env are the real node's hooks (see hooks.go); nil
+	// mounts no volumes and passes only literal env values, which is all
+	// the simulated runtime needs.
+	Volumes Volumes
+	Env     EnvResolver
+	// ResolvConf is the host's resolv.conf, which pods with dnsPolicy
+	// Default (and ClusterFirst, as no cluster DNS exists yet) get; empty
+	// leaves DNS to the runtime unless the pod sets dnsConfig.
+	ResolvConf string
+	// WaitPodCIDR polls the Node every 200ms from registration until the
+	// control plane assigns its pod CIDR, as the kubelet's
+	// fastNodeStatusUpdate does, so that pod networking is configured at
+	// once rather than at the next status update (10s). A real node sets
+	// it; thousands of simulated ones would only add load.
+	WaitPodCIDR bool
+	Clock       clock.WithTicker
+	Log         *slog.Logger
 }
 
 // NodeConfig is what the agent registers its Node with.

@@ -55,9 +55,22 @@
 //
 //   - No admission: pods are trusted to fit (the scheduler checked).
 //   - Probes are a Prober's business; without one every running container
-//     counts as started and ready. Liveness, lifecycle hooks, volumes,
-//     env from ConfigMaps/Secrets/downward API, logs and exec come with the
-//     CRI runtime.
+//     counts as started and ready. Liveness, lifecycle hooks, logs and exec
+//     do not exist yet.
+//   - Volumes and env from ConfigMaps/Secrets/downward API/service links
+//     are hooks (Config.Volumes, Config.Env; hooks.go) a real node sets
+//     (internal/agent/cri wires internal/agent/volumes and envvars);
+//     without them containers get literal env values and no mounts, which
+//     is all the simulated runtime needs. Volumes are set up before the
+//     sandbox and each container start (a failure, e.g. an unbound claim,
+//     is retried with back-off, the pod staying ContainerCreating), updated
+//     on every sync of a running pod rather than on a separate timer, and
+//     removed once the pod has left the node. Volumes of a pod deleted
+//     while the agent was down are not found again (no orphan scan).
+//   - DNS: no cluster DNS exists, so ClusterFirst falls back to Default,
+//     the host's resolv.conf (Config.ResolvConf), as the kubelet does
+//     without --cluster-dns; pod dnsConfig is merged in, None uses it
+//     alone.
 //   - No eviction under node pressure, no graceful node shutdown, no
 //     static pods, no in-place resize; container statuses carry no
 //     resources, volumeMounts or user.

@@ -34,7 +34,18 @@ func (a *Agent) execute(ctx context.Context, pod *corev1.Pod, st podState, acts 
 		sandboxID = st.sandbox.ID
 	}
 	sbConfig := sandboxConfig(pod, 0)
+	if acts.createSandbox || len(acts.start) > 0 {
+		if err := a.setupVolumes(pod); err != nil {
+			return err
+		}
+	}
 	if acts.createSandbox {
+		dns, err := a.podDNS(pod)
+		if err != nil {
+			a.event(pod, corev1.EventTypeWarning, ReasonCreatePodSandboxError, "Failed to create pod sandbox: %v", err)
+			return fmt.Errorf("DNS for %s: %w", podDescription(pod), err)
+		}
+		sbConfig.DNS = dns
 		if st.sandbox != nil {
 			sbConfig.Attempt = st.sandbox.Attempt + 1
 		}
@@ -45,8 +56,12 @@ func (a *Agent) execute(ctx context.Context, pod *corev1.Pod, st podState, acts 
 		}
 		sandboxID = id
 	}
+	podIPs := sandboxIPs(st)
+	if acts.createSandbox && len(acts.start) > 0 {
+		podIPs = a.sandboxIPsOf(ctx, pod.UID, sandboxID)
+	}
 	for _, c := range acts.start {
-		if err := a.startContainer(ctx, pod, st, sandboxID, sbConfig, c); err != nil {
+		if err := a.startContainer(ctx, pod, st, sandboxID, sbConfig, podIPs, c); err != nil {
 			return err
 		}
 	}
@@ -61,7 +76,7 @@ func (a *Agent) execute(ctx context.Context, pod *corev1.Pod, st podState, acts 
 
 // startContainer pulls, creates and starts one container, recording why
 // it could not as the container's waiting reason.
-func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, st podState, sandboxID string, sb *SandboxConfig, c *corev1.Container) error {
+func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, st podState, sandboxID string, sb *SandboxConfig, podIPs []string, c *corev1.Container) error {
 	key := backOffKey(pod, c.Name)
 	cur, _ := st.latest(c.Name)
 	attempt := nextAttempt(pod, c.Name, cur)
@@ -84,7 +99,11 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, st podState
 		return fail(ReasonErrImagePull, "pulling image for", err)
 	}
 	a.event(pod, corev1.EventTypeNormal, EventPulled, "Container image %q already present on machine", c.Image)
-	id, err := a.runtime.CreateContainer(ctx, sandboxID, containerConfig(pod, c, attempt, ref))
+	cc := containerConfig(pod, c, attempt, ref)
+	if err := a.containerEnvAndMounts(pod, c, podIPs, cc); err != nil {
+		return fail(ReasonCreateContainerConfigError, "configuring", err)
+	}
+	id, err := a.runtime.CreateContainer(ctx, sandboxID, cc)
 	if err != nil {
 		return fail(ReasonCreateContainerError, "creating", err)
 	}
@@ -179,6 +198,7 @@ func sandboxConfig(pod *corev1.Pod, attempt uint32) *SandboxConfig {
 		HostNetwork:  pod.Spec.HostNetwork,
 		Labels:       pod.Labels,
 		Annotations:  pod.Annotations,
+		Ports:        PodPorts(pod),
 	}
 }
 
@@ -209,6 +229,8 @@ func containerConfig(pod *corev1.Pod, c *corev1.Container, attempt uint32, image
 		Env:        env,
 		Init:       isInitContainer(pod, c.Name),
 		Sidecar:    isSidecar(c),
+		Resources:  ContainerResources(c),
+		Security:   ContainerSecurity(pod, c),
 		Labels: map[string]string{
 			labelPodName:       pod.Name,
 			labelPodNamespace:  pod.Namespace,

@@ -157,6 +157,29 @@ func (a *Agent) initialNode() *corev1.Node {
 	return n
 }
 
+// waitPodCIDR reads the Node until it has a pod CIDR (passed on by
+// observeNode) or ctx ends.
+func (a *Agent) waitPodCIDR(ctx context.Context) {
+	ticker := a.cfg.Clock.NewTicker(200 * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		a.node.mu.Lock()
+		known := a.node.podCIDR != ""
+		a.node.mu.Unlock()
+		if known {
+			return
+		}
+		if n, err := a.cfg.Client.CoreV1().Nodes().Get(ctx, a.cfg.NodeName, metav1.GetOptions{ResourceVersion: "0"}); err == nil {
+			a.observeNode(ctx, n, false)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C():
+		}
+	}
+}
+
 // runNodeStatus recomputes the node status every update period and writes
 // it when it changed, or when the report period passed without a write.
 func (a *Agent) runNodeStatus(ctx context.Context) {

@@ -91,6 +91,13 @@ func (a *Agent) runPod(ctx context.Context, pod *corev1.Pod, st podState) (time.
 			return 0, err
 		}
 	}
+	if a.cfg.Volumes != nil && st.sandboxReady() {
+		// configMap, secret and downward API volumes follow their sources
+		// (upstream rewrites them on its periodic sync).
+		if err := a.cfg.Volumes.Update(pod); err != nil {
+			a.log.Warn("Updating pod volumes", "pod", podDescription(pod), "err", err)
+		}
+	}
 	var acts podActions
 	for step := 0; ; step++ {
 		acts = computePodActions(pod, st, a.backOffRemaining, func(c *ContainerStatus) bool {
@@ -192,6 +199,9 @@ func (a *Agent) forgetPod(ctx context.Context, uid types.UID) error {
 		}
 	}
 	if err := a.removeSandboxes(ctx, uid); err != nil {
+		return err
+	}
+	if err := a.cleanupVolumes(uid); err != nil {
 		return err
 	}
 	a.mu.Lock()

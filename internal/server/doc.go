@@ -1,4 +1,16 @@
 // Package server assembles `skiff server`: certificates, the store, the API
-// server and (in later stages) controllers, scheduler and agent, in one
-// explicit list, and runs them until the context ends.
+// server, the controllers and scheduler (behind leader election),
+// optionally simulated nodes, and, unless Config.Agent is nil
+// (--disable-agent), the real node: AgentConfig.Run, which cmd/skiff points
+// at internal/agent/cri.RunNode (the agent on containerd through CRI), under
+// the same data dir. (This package does not import the agent: tests of the
+// agent's dependencies start servers.) It runs them until
+// the context ends; Run returns only once the node stopped, containerd
+// included (containers keep running, as across a kubelet restart).
+//
+// The node is named after the lower-cased host name unless
+// AgentConfig.NodeName says otherwise, and talks to the API server over the
+// loopback listener as system:node:<name> (in the admin group until node
+// authorization exists). It installs blackhole routes for the cluster and
+// service ranges at start and removes them at stop.
 package server

@@ -36,10 +36,13 @@ import (
 
 // Config is what `skiff server` needs from its flags.
 type Config struct {
-	DataDir      string
-	BindAddress  string
-	HTTPSPort    int
-	DisableAgent bool
+	DataDir     string
+	BindAddress string
+	HTTPSPort   int
+	// Agent runs a real node in this process, on containerd through CRI;
+	// nil runs none (`skiff server --disable-agent`, and every test
+	// server).
+	Agent *AgentConfig
 	// ServiceCIDR is where ClusterIPs are allocated from.
 	ServiceCIDR string
 	// CompactInterval is how often store history older than one interval
@@ -168,6 +171,15 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	admInformers.Start(runCtx.Done())
 	defer admInformers.Shutdown()
+	if cfg.Agent != nil {
+		nodeDone, err := startRealNode(runCtx, bundle, ln.Addr(), cfg.DataDir, serviceCIDR, *cfg.Agent, log)
+		if err != nil {
+			return err
+		}
+		// Run returns only once the node stopped, containerd with it.
+		defer func() { <-nodeDone }()
+		defer stop()
+	}
 	if !cfg.DisableControllers && cfg.Controllers != nil {
 		if err := startControlPlane(runCtx, bundle, ln.Addr(), cfg.Controllers, log); err != nil {
 			return err

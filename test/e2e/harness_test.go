@@ -52,6 +52,7 @@ type cluster struct {
 	dataDir string
 	port    int
 	args    []string // extra server flags
+	agent   bool     // run the real node agent (no --disable-agent)
 	cmd     *exec.Cmd
 	logs    *bytes.Buffer
 	exited  chan struct{}
@@ -75,10 +76,24 @@ func startCluster(t *testing.T, args ...string) *cluster {
 	return c
 }
 
+// startAgentCluster is startCluster with the real node agent: containerd
+// under the data dir, pods on it. dataDir must be short (containerd's
+// socket path lives under it).
+func startAgentCluster(t *testing.T, dataDir string, args ...string) *cluster {
+	c := &cluster{t: t, dataDir: dataDir, port: freePort(t), args: args, agent: true}
+	c.start()
+	t.Cleanup(c.stop)
+	return c
+}
+
 func (c *cluster) start() {
 	c.t.Helper()
 	c.logs = &bytes.Buffer{}
-	c.cmd = exec.Command(skiffBin, append([]string{"server", "--data-dir", c.dataDir, "--https-port", fmt.Sprint(c.port), "--disable-agent"}, c.args...)...)
+	flags := []string{"server", "--data-dir", c.dataDir, "--https-port", fmt.Sprint(c.port)}
+	if !c.agent {
+		flags = append(flags, "--disable-agent")
+	}
+	c.cmd = exec.Command(skiffBin, append(flags, c.args...)...)
 	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
 	if err := c.cmd.Start(); err != nil {
 		c.t.Fatal(err)

@@ -10,7 +10,18 @@
 // on this runtime with the machine's capacity (NodeCapacity) and address.
 // When the control plane assigns the node's pod CIDR, the agent's
 // UpdatePodCIDR writes the CNI configuration (internal/network/cni), which
-// containerd picks up; until then only hostNetwork pods can start.
+// containerd picks up; until then only hostNetwork pods can start (the
+// agent polls its Node for the CIDR every 200ms until it has one, as the
+// kubelet's fast status update does).
+//
+// RunNode also runs an informer factory for the ConfigMaps, Secrets,
+// Services, claims and volumes pods refer to, behind the agent's Volumes
+// (internal/agent/volumes) and Env (internal/agent/envvars) hooks; the
+// local-path provisioner's NodeCleaner (internal/controller/localprovisioner)
+// for this node; and, given NodeConfig.BlackholeCIDRs, the node's blackhole
+// routes and forwarding sysctls (internal/network/routes), the routes
+// removed when it stops. Pods get the host's resolv.conf
+// (/run/systemd/resolve/resolv.conf when systemd-resolved runs).
 //
 // # What it owns
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,8 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/skiff-sh/skiff/internal/agent"
+	"github.com/skiff-sh/skiff/internal/agent/envvars"
+	"github.com/skiff-sh/skiff/internal/controller/localprovisioner"
 	"github.com/skiff-sh/skiff/internal/image"
 	"github.com/skiff-sh/skiff/internal/network/cni"
 	"github.com/skiff-sh/skiff/internal/runtime/containerd"
@@ -34,6 +37,15 @@ type NodeConfig struct {
 	Labels   map[string]string
 	Recorder record.EventRecorder
 	Log      *slog.Logger
+	// BlackholeCIDRs are the cluster (pod) and service ranges: the node
+	// routes addresses in them that nothing claimed nowhere, rather than
+	// out of the machine (internal/network/routes). The routes are removed
+	// when the node stops. Empty installs none and leaves the sysctls.
+	BlackholeCIDRs []netip.Prefix
+	// LocalStorageDir is where the local-path provisioner's volumes live
+	// on this node; it must match the controller's BaseDir (empty: the
+	// provisioner's DefaultBaseDir).
+	LocalStorageDir string
 	// Ready, when set, is closed once the agent is registered and runs
 	// pods.
 	Ready chan<- struct{}
@@ -53,6 +65,11 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	if err := cni.PrepareDirs(cfg.DataDir); err != nil {
 		return err
 	}
+	removeRoutes, err := setupHostNetwork(cfg)
+	if err != nil {
+		return fmt.Errorf("node network: %w", err)
+	}
+	defer removeRoutes()
 	var supervised chan error
 	if endpoint == "" {
 		sup, err := containerd.New(containerd.Config{
@@ -97,10 +114,35 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 		return err
 	}
 	defer rt.Close(context.Background())
-	a, err := newNodeAgent(cfg, rt)
+	return runAgent(ctx, cfg, rt)
+}
+
+// runAgent runs the agent on rt, with its volume and env hooks and the
+// local-path volume cleaner, until ctx ends.
+func runAgent(ctx context.Context, cfg NodeConfig, rt *Runtime) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a, hooks, err := newNodeAgent(cfg, rt)
 	if err != nil {
 		return err
 	}
+	if err := hooks.start(ctx); err != nil {
+		return err
+	}
+	defer hooks.factory.Shutdown()
+	cleaner, err := localprovisioner.NewNodeCleaner(cfg.Client, cfg.NodeName, cfg.LocalStorageDir)
+	if err != nil {
+		return err
+	}
+	cleaned := make(chan struct{})
+	go func() {
+		defer close(cleaned)
+		if err := cleaner.Run(ctx); err != nil && ctx.Err() == nil {
+			cfg.Log.Error("Local-path volume cleaner", "err", err)
+		}
+	}()
+	defer func() { <-cleaned }()
+	defer cancel()
 	if cfg.Ready != nil {
 		go func() {
 			select {
@@ -117,20 +159,28 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	return err
 }
 
-// newNodeAgent builds the agent with the machine's capacity and addresses.
-func newNodeAgent(cfg NodeConfig, rt *Runtime) (*agent.Agent, error) {
+// newNodeAgent builds the agent with the machine's capacity and
+// addresses, and its volume and env hooks.
+func newNodeAgent(cfg NodeConfig, rt *Runtime) (*agent.Agent, *nodeHooks, error) {
 	capacity, err := NodeCapacity(cfg.DataDir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	host, err := os.Hostname()
 	if err != nil {
-		return nil, fmt.Errorf("node addresses: %w", err)
+		return nil, nil, fmt.Errorf("node addresses: %w", err)
 	}
 	addrs, err := NodeAddresses(strings.ToLower(host))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	node := envvars.Node{Name: cfg.NodeName, Allocatable: capacity}
+	for _, a := range addrs {
+		if a.Type == corev1.NodeInternalIP {
+			node.HostIPs = append(node.HostIPs, a.Address)
+		}
+	}
+	hooks := newNodeHooks(cfg, node)
 	var info corev1.NodeSystemInfo
 	if id, err := os.ReadFile("/etc/machine-id"); err == nil {
 		info.MachineID = strings.TrimSpace(string(id))
@@ -139,7 +189,7 @@ func newNodeAgent(cfg NodeConfig, rt *Runtime) (*agent.Agent, error) {
 	if rel, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		info.KernelVersion = strings.TrimSpace(string(rel))
 	}
-	return agent.New(agent.Config{
+	a, err := agent.New(agent.Config{
 		NodeName: cfg.NodeName,
 		Client:   cfg.Client,
 		Runtime:  rt,
@@ -153,7 +203,12 @@ func newNodeAgent(cfg NodeConfig, rt *Runtime) (*agent.Agent, error) {
 		// The kubelet's PLEG relists every second; a minute's resync
 		// catches the rest.
 		ResyncInterval: time.Minute,
+		Volumes:        hooks.volumes,
+		Env:            hooks.env,
+		ResolvConf:     hostResolvConf(),
+		WaitPodCIDR:    true,
 	})
+	return a, hooks, err
 }
 
 // osImage is PRETTY_NAME from /etc/os-release, as the kubelet reports it

@@ -19,6 +19,7 @@ import (
 	"github.com/skiff-sh/skiff/internal/controller/endpointslice"
 	"github.com/skiff-sh/skiff/internal/controller/garbagecollector"
 	"github.com/skiff-sh/skiff/internal/controller/job"
+	"github.com/skiff-sh/skiff/internal/controller/localprovisioner"
 	"github.com/skiff-sh/skiff/internal/controller/manager"
 	"github.com/skiff-sh/skiff/internal/controller/namespace"
 	"github.com/skiff-sh/skiff/internal/controller/nodeipam"
@@ -43,6 +44,10 @@ type Config struct {
 	// ClusterCIDRs are the pod ranges node IPAM cuts nodes' pod CIDRs
 	// from; empty means nodeipam.DefaultClusterCIDR.
 	ClusterCIDRs []netip.Prefix
+	// LocalStorageDir is where the local-path provisioner puts volume
+	// directories on nodes; empty means localprovisioner.DefaultBaseDir.
+	// Nodes' cleaners must use the same.
+	LocalStorageDir string
 }
 
 // Controllers is the explicit list of controllers `skiff server` runs.
@@ -80,5 +85,8 @@ func Controllers(restConfig *rest.Config, cfg Config) []manager.Controller {
 		{Name: "serviceaccount", New: func(cc controller.Context) (manager.Runner, error) { return serviceaccount.New(cc) }},
 		{Name: "disruption", New: func(cc controller.Context) (manager.Runner, error) { return disruption.New(cc) }},
 		{Name: "resourcequota", New: func(cc controller.Context) (manager.Runner, error) { return resourcequota.New(cc) }},
+		{Name: "local-path-provisioner", New: func(cc controller.Context) (manager.Runner, error) {
+			return localprovisioner.New(cc, localprovisioner.Config{BaseDir: cfg.LocalStorageDir})
+		}},
 	}
 }
