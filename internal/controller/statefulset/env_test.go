@@ -11,15 +11,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/kubectl/pkg/polymorphichelpers"
-	"k8s.io/utils/clock"
 
-	"github.com/skiff-sh/skiff/internal/controller"
+	"github.com/skiff-sh/skiff/internal/controller/controllertest"
 	"github.com/skiff-sh/skiff/internal/server/servertest"
 )
 
@@ -32,34 +27,10 @@ type env struct {
 func startEnv(t *testing.T) *env {
 	t.Helper()
 	s := servertest.Start(t, servertest.Options{})
-	client := kubernetes.NewForConfigOrDie(s.Config)
+	controllertest.StartRecordingEvents(t, s, New)
 	ctx, cancel := context.WithCancel(context.Background())
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
-	factory := informers.NewSharedInformerFactory(client, 0)
-	c, err := New(controller.Context{
-		Client:    client,
-		Informers: factory,
-		Recorder: func(component string) record.EventRecorder {
-			return broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
-		},
-		Clock: clock.RealClock{},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	factory.Start(ctx.Done())
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		factory.Shutdown()
-		broadcaster.Shutdown()
-	})
-	return &env{client: client, ctx: ctx}
+	t.Cleanup(cancel)
+	return &env{client: kubernetes.NewForConfigOrDie(s.Config), ctx: ctx}
 }
 
 func (e *env) namespace(t *testing.T, name string) string {
@@ -74,17 +45,7 @@ func (e *env) namespace(t *testing.T, name string) string {
 // after a generous deadline.
 func eventually(t *testing.T, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	controllertest.Eventually(t, what, cond)
 }
 
 // kubelet plays the scheduler and the node agent: every pod is bound to
