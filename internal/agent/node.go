@@ -31,6 +31,7 @@ const (
 // Node condition reasons, as the kubelet reports them.
 const (
 	ReasonKubeletReady              = "KubeletReady"
+	ReasonKubeletNotReady           = "KubeletNotReady"
 	ReasonKubeletHasSufficientMem   = "KubeletHasSufficientMemory"
 	ReasonKubeletHasNoDiskPressure  = "KubeletHasNoDiskPressure"
 	ReasonKubeletHasSufficientPID   = "KubeletHasSufficientPID"
@@ -70,7 +71,7 @@ func (a *Agent) registerNode(ctx context.Context) error {
 
 func (a *Agent) tryRegister(ctx context.Context) error {
 	nodes := a.cfg.Client.CoreV1().Nodes()
-	want := a.initialNode()
+	want := a.initialNode(ctx)
 	created, err := nodes.Create(ctx, want, metav1.CreateOptions{})
 	if err == nil {
 		a.log.Debug("Registered node")
@@ -132,7 +133,7 @@ func (a *Agent) nodeUID() types.UID {
 	return a.node.uid
 }
 
-func (a *Agent) initialNode() *corev1.Node {
+func (a *Agent) initialNode(ctx context.Context) *corev1.Node {
 	n := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: a.cfg.NodeName,
@@ -153,7 +154,7 @@ func (a *Agent) initialNode() *corev1.Node {
 	for k, v := range a.cfg.Node.Annotations {
 		n.Annotations[k] = v
 	}
-	n.Status = computeNodeStatus(a.nodeStatusInput(), corev1.NodeStatus{}, a.cfg.Clock.Now())
+	n.Status = computeNodeStatus(a.nodeStatusInput(ctx), corev1.NodeStatus{}, a.cfg.Clock.Now())
 	return n
 }
 
@@ -182,23 +183,29 @@ func (a *Agent) waitPodCIDR(ctx context.Context) {
 
 // runNodeStatus recomputes the node status every update period and writes
 // it when it changed, or when the report period passed without a write.
+// While the runtime is not ready (CNI not configured yet) it looks every
+// second, so that the node turns Ready soon after its network does.
 func (a *Agent) runNodeStatus(ctx context.Context) {
-	ticker := a.cfg.Clock.NewTicker(a.cfg.NodeStatusUpdateFrequency)
-	defer ticker.Stop()
 	for {
-		if err := a.syncNodeStatus(ctx); err != nil && ctx.Err() == nil {
+		ready, err := a.syncNodeStatus(ctx)
+		if err != nil && ctx.Err() == nil {
 			a.log.Warn("Updating node status failed", "err", err)
 		}
 		a.backOff.GC()
+		wait := a.cfg.NodeStatusUpdateFrequency
+		if !ready && wait > time.Second {
+			wait = time.Second
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-ticker.C():
+		case <-a.cfg.Clock.After(wait):
 		}
 	}
 }
 
-func (a *Agent) syncNodeStatus(ctx context.Context) error {
+// syncNodeStatus reports whether the status it computed says Ready.
+func (a *Agent) syncNodeStatus(ctx context.Context) (bool, error) {
 	nodes := a.cfg.Client.CoreV1().Nodes()
 	// Read from the API server's cache, as the kubelet does: the status
 	// is computed, not read-modify-written.
@@ -207,31 +214,33 @@ func (a *Agent) syncNodeStatus(ctx context.Context) error {
 		// Someone deleted the Node under a live agent: register again.
 		// (The kubelet does not; a simulated cluster is easier to use
 		// when it does.)
-		return a.tryRegister(ctx)
+		return false, a.tryRegister(ctx)
 	}
 	if err != nil {
-		return fmt.Errorf("reading node: %w", err)
+		return false, fmt.Errorf("reading node: %w", err)
 	}
 	a.observeNode(ctx, n, false)
 	now := a.cfg.Clock.Now()
-	desired := computeNodeStatus(a.nodeStatusInput(), n.Status, now)
+	in := a.nodeStatusInput(ctx)
+	desired := computeNodeStatus(in, n.Status, now)
 	a.node.mu.Lock()
 	due := now.Sub(a.node.lastReport) >= a.cfg.NodeStatusReportFrequency
 	a.node.mu.Unlock()
+	ready := in.notReady == ""
 	if !due && !nodeStatusChanged(&n.Status, &desired) {
-		return nil
+		return ready, nil
 	}
 	n = n.DeepCopy()
 	n.Status = desired
 	if _, err := nodes.UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
 		// A conflict means the cached read was stale; the next period
 		// reads again.
-		return fmt.Errorf("writing node status: %w", err)
+		return ready, fmt.Errorf("writing node status: %w", err)
 	}
 	a.node.mu.Lock()
 	a.node.lastReport = now
 	a.node.mu.Unlock()
-	return nil
+	return ready, nil
 }
 
 // nodeStatusInput is the static part of the node status.
@@ -242,9 +251,11 @@ type nodeStatusInput struct {
 	addresses   []corev1.NodeAddress
 	info        corev1.NodeSystemInfo
 	kubeletPort int32
+	// notReady is why the runtime cannot run pods; "" when it can.
+	notReady string
 }
 
-func (a *Agent) nodeStatusInput() nodeStatusInput {
+func (a *Agent) nodeStatusInput(ctx context.Context) nodeStatusInput {
 	info := a.cfg.Node.SystemInfo
 	info.KubeletVersion = version.Info().GitVersion
 	info.ContainerRuntimeVersion = a.runtimeName + "://" + a.runtimeVersion
@@ -257,6 +268,7 @@ func (a *Agent) nodeStatusInput() nodeStatusInput {
 		addresses:   a.cfg.Node.Addresses,
 		info:        info,
 		kubeletPort: a.cfg.Node.KubeletPort,
+		notReady:    a.runtimeProblem(ctx),
 	}
 }
 
@@ -289,11 +301,15 @@ func computeNodeStatus(in nodeStatusInput, old corev1.NodeStatus, now time.Time)
 		s.DaemonEndpoints.KubeletEndpoint.Port = in.kubeletPort
 	}
 	heartbeat := metav1.NewTime(now).Rfc3339Copy()
+	ready := corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: ReasonKubeletReady, Message: messageKubeletReady}
+	if in.notReady != "" {
+		ready.Status, ready.Reason, ready.Message = corev1.ConditionFalse, ReasonKubeletNotReady, in.notReady
+	}
 	for _, c := range []corev1.NodeCondition{
 		{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionFalse, Reason: ReasonKubeletHasSufficientMem, Message: messageKubeletHasSufficientMem},
 		{Type: corev1.NodeDiskPressure, Status: corev1.ConditionFalse, Reason: ReasonKubeletHasNoDiskPressure, Message: messageKubeletHasNoDiskPressure},
 		{Type: corev1.NodePIDPressure, Status: corev1.ConditionFalse, Reason: ReasonKubeletHasSufficientPID, Message: messageKubeletHasSufficientPID},
-		{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: ReasonKubeletReady, Message: messageKubeletReady},
+		ready,
 	} {
 		c.LastHeartbeatTime = heartbeat
 		c.LastTransitionTime = heartbeat

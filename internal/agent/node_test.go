@@ -144,3 +144,29 @@ func TestLeaseOwnedByNode(t *testing.T) {
 		t.Errorf("renewed lease = %+v", l)
 	}
 }
+
+func TestNodeNotReadyUntilNetwork(t *testing.T) {
+	conds := []RuntimeCondition{
+		{Type: RuntimeReady, Status: true},
+		{Type: NetworkReady, Status: false, Reason: "NetworkPluginNotReady", Message: "cni plugin not initialized"},
+	}
+	msg := runtimeProblemMessage(conds)
+	want := "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:cni plugin not initialized"
+	if msg != want {
+		t.Fatalf("message = %q, want %q", msg, want)
+	}
+	in := nodeStatusInput{name: "n1", notReady: msg}
+	s := computeNodeStatus(in, corev1.NodeStatus{}, t0)
+	ready := s.Conditions[3]
+	if ready.Type != corev1.NodeReady || ready.Status != corev1.ConditionFalse || ready.Reason != "KubeletNotReady" || ready.Message != want {
+		t.Errorf("Ready = %+v, want False/KubeletNotReady with the runtime's reason", ready)
+	}
+	conds[1].Status = true
+	if msg := runtimeProblemMessage(conds); msg != "" {
+		t.Errorf("both conditions true: message %q, want none", msg)
+	}
+	in.notReady = ""
+	if back := computeNodeStatus(in, s, t0.Add(time.Second)); back.Conditions[3].Status != corev1.ConditionTrue || !nodeStatusChanged(&s, &back) {
+		t.Errorf("network ready: Ready = %+v, want True and a change to write", back.Conditions[3])
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -94,20 +93,16 @@ func (r *Runtime) Version(ctx context.Context) (agent.RuntimeVersion, error) {
 	return agent.RuntimeVersion{Name: v.RuntimeName, Version: v.RuntimeVersion}, nil
 }
 
-// Status returns CRI's runtime conditions (RuntimeReady, NetworkReady),
-// false ones with their reasons, for the node's Ready condition.
-func (r *Runtime) Status(ctx context.Context) (map[string]string, error) {
+// RuntimeConditions implements agent.RuntimeStatuser: CRI's runtime
+// conditions (RuntimeReady, NetworkReady) for the node's Ready condition.
+func (r *Runtime) RuntimeConditions(ctx context.Context) ([]agent.RuntimeCondition, error) {
 	st, err := r.rs.Status(quiet(ctx), false)
 	if err != nil {
 		return nil, fmt.Errorf("cri: status: %w", err)
 	}
-	out := map[string]string{}
+	var out []agent.RuntimeCondition
 	for _, c := range st.GetStatus().GetConditions() {
-		if !c.Status {
-			out[c.Type] = strings.TrimSpace(c.Reason + " " + c.Message)
-		} else {
-			out[c.Type] = ""
-		}
+		out = append(out, agent.RuntimeCondition{Type: c.Type, Status: c.Status, Reason: c.Reason, Message: c.Message})
 	}
 	return out, nil
 }
