@@ -7,7 +7,7 @@ LDFLAGS   := -s -w -X github.com/skiff-sh/skiff/internal/version.Version=$(VERSI
              -X github.com/skiff-sh/skiff/internal/version.GitCommit=$(COMMIT)
 FUZZTIME  ?= 10s
 
-.PHONY: help build run test lint test-unit test-e2e fuzz bench bench-api bench-scale images clean
+.PHONY: help build run test lint test-unit test-e2e fuzz bench bench-api bench-scale bench-pods images clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-12s %s\n", $$1, $$2}'
@@ -34,13 +34,16 @@ fuzz: ## run each fuzz target briefly (FUZZTIME, default 10s)
 	$(GO) test -run '^$$' -fuzz '^FuzzKeys$$' -fuzztime $(FUZZTIME) ./internal/storage/bolt/
 	$(GO) test -run '^$$' -fuzz '^FuzzRequestDecoding$$' -fuzztime $(FUZZTIME) ./internal/apiserver/
 
-bench: bench-api bench-scale ## all benchmarks
+bench: bench-api bench-scale bench-pods ## all benchmarks
 
 bench-api: build ## API server benchmark (issue 2 targets)
 	$(GO) run ./bench/api -skiff $(BIN)
 
 bench-scale: build ## control plane benchmark: 100 simulated nodes, a 10,000-replica Deployment (issue 3 targets)
 	$(GO) run ./bench/scale -skiff $(BIN)
+
+bench-pods: build images ## pod startup benchmark on a real node, as root: 100 pods, agent RSS and idle CPU (issue 4 targets)
+	$(GO) run ./bench/pods -skiff $(BIN)
 
 images: ## build the test images (testserver, busybox, pause) into build/images
 	$(GO) run ./test/images/build build/images

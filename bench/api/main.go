@@ -8,14 +8,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -27,6 +25,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/skiff-sh/skiff/bench/internal/proc"
 )
 
 var pauseAfterCreate bool
@@ -90,38 +90,13 @@ func (s *server) config() (*rest.Config, error) {
 	return cfg, nil
 }
 
-// rssMB reads the resident set size of a process.
-func rssMB(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			f := strings.Fields(line)
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	return -1
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func run(bin string, nPods, nClients int) error {
 	dataDir, err := os.MkdirTemp("", "skiff-bench-api")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dataDir)
-	port, err := freePort()
+	port, err := proc.FreePort()
 	if err != nil {
 		return err
 	}
@@ -141,7 +116,7 @@ func run(bin string, nPods, nClients int) error {
 	fmt.Printf("start to ready (first start, creates PKI): %v\n", cold.Round(time.Millisecond))
 	fmt.Printf("start to ready:                          %v   (target < 300ms)\n", ready.Round(time.Millisecond))
 	time.Sleep(2 * time.Second)
-	fmt.Printf("idle RSS:                                %.1f MB   (target < 40 MB)\n", rssMB(s.cmd.Process.Pid))
+	fmt.Printf("idle RSS:                                %.1f MB   (target < 40 MB)\n", proc.RSSMB(s.cmd.Process.Pid))
 
 	cfg, err := s.config()
 	if err != nil {
@@ -154,13 +129,13 @@ func run(bin string, nPods, nClients int) error {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	fmt.Printf("creates: %d pods with %d clients in %v: %.0f creates/s   (target >= 2000/s)\n",
 		nPods, nClients, elapsed.Round(time.Millisecond), float64(nPods)/elapsed.Seconds())
-	fmt.Printf("create latency p50 %v p99 %v   (target p99 < 20ms)\n", pct(lat, 50), pct(lat, 99))
+	fmt.Printf("create latency p50 %v p99 %v   (target p99 < 20ms)\n", proc.Percentile(lat, 50).Round(10*time.Microsecond), proc.Percentile(lat, 99).Round(10*time.Microsecond))
 	time.Sleep(2 * time.Second)
 	if pauseAfterCreate {
 		fmt.Printf("paused; kubeconfig %s; press Enter\n", filepath.Join(dataDir, "kubeconfig.yaml"))
 		_, _ = fmt.Scanln()
 	}
-	fmt.Printf("RSS with %d pods:                     %.1f MB   (target < 150 MB)\n", nPods, rssMB(s.cmd.Process.Pid))
+	fmt.Printf("RSS with %d pods:                     %.1f MB   (target < 150 MB)\n", nPods, proc.RSSMB(s.cmd.Process.Pid))
 
 	for _, ct := range []string{"application/json", "application/vnd.kubernetes.protobuf"} {
 		c := *cfg
@@ -201,17 +176,6 @@ func fileMB(path string) float64 {
 		return -1
 	}
 	return float64(st.Size()) / (1 << 20)
-}
-
-func pct(sorted []time.Duration, p int) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := len(sorted) * p / 100
-	if i >= len(sorted) {
-		i = len(sorted) - 1
-	}
-	return sorted[i].Round(10 * time.Microsecond)
 }
 
 // benchPod is a pod as a Deployment would create it: labels, an owner,

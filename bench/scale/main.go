@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -32,6 +31,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
+
+	"github.com/skiff-sh/skiff/bench/internal/proc"
 )
 
 func main() {
@@ -136,7 +137,7 @@ func run(bin string, nodes int, replicas int32) error {
 		return err
 	}
 	ctx := context.Background()
-	if err := waitFor(2*time.Minute, func() bool {
+	if err := proc.WaitFor(2*time.Minute, func() bool {
 		n, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		return err == nil && len(n.Items) == nodes
 	}); err != nil {
@@ -156,19 +157,19 @@ func run(bin string, nodes int, replicas int32) error {
 	defer close(stop)
 	factory.Start(stop)
 	factory.WaitForCacheSync(stop)
-	cpu0 := cpuSeconds(cmd.Process.Pid)
+	cpu0 := proc.CPUSeconds(cmd.Process.Pid)
 
 	start := time.Now()
 	d := deployment(replicas)
 	if _, err := client.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		return err
 	}
-	if err := waitFor(10*time.Minute, func() bool { return count(t, &t.runAt) >= int(replicas) }); err != nil {
+	if err := proc.WaitFor(10*time.Minute, func() bool { return count(t, &t.runAt) >= int(replicas) }); err != nil {
 		return fmt.Errorf("waiting for %d pods Running: %w (running %d)", replicas, err, count(t, &t.runAt))
 	}
 	total := time.Since(start)
 	report(t, start, total, replicas)
-	fmt.Printf("RSS of skiff server with %d pods: %.0f MB\n", replicas, rssMB(cmd.Process.Pid))
+	fmt.Printf("RSS of skiff server with %d pods: %.0f MB\n", replicas, proc.RSSMB(cmd.Process.Pid))
 
 	// Rolling update of every pod.
 	// Count the rollout from here: keep the per-pod maps so existing pods
@@ -183,7 +184,7 @@ func run(bin string, nodes int, replicas int32) error {
 	if err != nil {
 		return err
 	}
-	if err := waitFor(15*time.Minute, func() bool {
+	if err := proc.WaitFor(15*time.Minute, func() bool {
 		dep, err := client.AppsV1().Deployments("default").Get(ctx, "scale", metav1.GetOptions{})
 		return err == nil && dep.Status.UpdatedReplicas == replicas && dep.Status.AvailableReplicas == replicas &&
 			dep.Status.Replicas == replicas && dep.Status.ObservedGeneration == dep.Generation
@@ -197,14 +198,14 @@ func run(bin string, nodes int, replicas int32) error {
 	if err := client.AppsV1().Deployments("default").Delete(ctx, "scale", metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationForeground)}); err != nil {
 		return err
 	}
-	if err := waitFor(10*time.Minute, func() bool {
+	if err := proc.WaitFor(10*time.Minute, func() bool {
 		pods, err := client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{ResourceVersion: "0"})
 		return err == nil && len(pods.Items) == 0
 	}); err != nil {
 		return fmt.Errorf("deletion: %w", err)
 	}
 	fmt.Printf("deletion of the deployment and %d pods: %v\n", replicas, time.Since(start).Round(time.Millisecond))
-	fmt.Printf("skiff server CPU: %.1f s over the run; RSS now %.0f MB\n", cpuSeconds(cmd.Process.Pid)-cpu0, rssMB(cmd.Process.Pid))
+	fmt.Printf("skiff server CPU: %.1f s over the run; RSS now %.0f MB\n", proc.CPUSeconds(cmd.Process.Pid)-cpu0, proc.RSSMB(cmd.Process.Pid))
 	return nil
 }
 
@@ -257,44 +258,4 @@ func report(t *tracker, start time.Time, total time.Duration, replicas int32) {
 	fmt.Printf("  running:   %s\n", rate(t.runAt))
 	fmt.Printf("  creation-to-binding latency seen by a watcher: p50 %v p99 %v\n", p(50), p(99))
 	fmt.Printf("  most pods present at once: %d (spec %d)\n", t.maxLive, replicas)
-}
-
-func waitFor(timeout time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %v", timeout)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return nil
-}
-
-func rssMB(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
-			return kb / 1024
-		}
-	}
-	return -1
-}
-
-// cpuSeconds is user+system CPU time of a process from /proc/PID/stat.
-func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return -1
-	}
-	// Fields after the parenthesised command name; utime and stime are
-	// fields 14 and 15 of the whole line.
-	rest := string(b[strings.LastIndexByte(string(b), ')')+2:])
-	f := strings.Fields(rest)
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // USER_HZ
 }
