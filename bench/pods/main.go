@@ -69,7 +69,7 @@ func start(bin, dir string) (*node, error) {
 	n := &node{dir: dir, bridgeExisted: linkExists(cni.BridgeName)}
 	n.server = exec.Command(bin, "server", "--data-dir", filepath.Join(dir, "server"), "--https-port", strconv.Itoa(port),
 		"--disable-agent", "--cluster-cidr", "10.199.0.0/16", "--service-cidr", "10.198.0.0/16")
-	n.server.Stderr = os.Stderr
+	n.server.Stderr = n.logFile("server.log")
 	if err := n.server.Start(); err != nil {
 		return nil, fmt.Errorf("starting the server: %w", err)
 	}
@@ -78,14 +78,24 @@ func start(bin, dir string) (*node, error) {
 		n.stop()
 		return nil, fmt.Errorf("waiting for the kubeconfig: %w", err)
 	}
-	n.agent = exec.Command(bin, "agent", "--runtime=cri", "--kubeconfig", kubeconfig, "--node-name", "bench-node", "--log-level", "warn")
+	n.agent = exec.Command(bin, "agent", "--runtime=cri", "--kubeconfig", kubeconfig, "--node-name", "bench-node")
 	n.agent.Env = append(os.Environ(), "SKIFF_DATA_DIR="+filepath.Join(dir, "agent"))
-	n.agent.Stderr = os.Stderr
+	n.agent.Stderr = n.logFile("agent.log")
 	if err := n.agent.Start(); err != nil {
 		n.stop()
 		return nil, fmt.Errorf("starting the agent: %w", err)
 	}
 	return n, nil
+}
+
+// logFile is where a process's log goes: the benchmark prints figures,
+// and on failure the logs' paths.
+func (n *node) logFile(name string) *os.File {
+	f, err := os.Create(filepath.Join(n.dir, name))
+	if err != nil {
+		return nil
+	}
+	return f
 }
 
 func (n *node) socket() string {
@@ -111,17 +121,23 @@ func linkExists(name string) bool {
 	return err == nil
 }
 
-func run(bin, imageDir string, count int, interval, idle time.Duration) error {
+func run(bin, imageDir string, count int, interval, idle time.Duration) (err error) {
 	dir, err := os.MkdirTemp("", "skbp") // short: containerd's socket path
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
 	n, err := start(bin, dir)
 	if err != nil {
 		return err
 	}
-	defer n.stop()
+	defer func() {
+		n.stop()
+		if err == nil {
+			os.RemoveAll(dir)
+		} else {
+			fmt.Fprintf(os.Stderr, "logs kept in %s\n", dir)
+		}
+	}()
 	if err := proc.WaitFor(30*time.Second, func() bool { _, err := os.Stat(n.socket()); return err == nil }); err != nil {
 		return fmt.Errorf("waiting for containerd: %w", err)
 	}
