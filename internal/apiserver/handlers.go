@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"net/http"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
@@ -14,6 +15,9 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, res *reso
 	}
 	if res.Namespaced && info.Name != "" && info.Namespace == "" && info.Verb != "list" && info.Verb != "watch" {
 		return notFoundPath(r.URL.Path)
+	}
+	if gr.String() == "nodes" && info.Name != "" && (info.Subresource == "proxy" || strings.HasPrefix(info.Subresource, "proxy/")) {
+		return s.serveNodeProxy(w, r, info)
 	}
 	switch info.Subresource {
 	case "":
@@ -69,6 +73,16 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, res *reso
 			return methodNotAllowed(info.Verb, gr)
 		}
 		return s.evict(w, r, res, info)
+	case "log":
+		if gr.String() != "pods" {
+			break
+		}
+		return s.podLog(w, r, res, info)
+	case "exec", "attach", "portforward":
+		if gr.String() != "pods" {
+			break
+		}
+		return s.servePodStream(w, r, res, info)
 	case "finalize":
 		if gr.String() != "namespaces" {
 			break

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -40,7 +41,12 @@ type Config struct {
 	// (upstream's validating admission, e.g. quota charging).
 	Validation []admission.Plugin
 	Version    version.Info
-	Log        *slog.Logger
+	// KubeletClientCert is what the API server presents to node agents
+	// when it proxies pods/log, exec, attach and port-forward to them
+	// (upstream's --kubelet-client-certificate); nil presents none, and
+	// agents will refuse those requests.
+	KubeletClientCert *tls.Certificate
+	Log               *slog.Logger
 	// Now is the clock for timestamps; nil means time.Now.
 	Now func() time.Time
 }
@@ -60,6 +66,10 @@ type Server struct {
 	log        *slog.Logger
 	now        func() time.Time
 	mux        *http.ServeMux
+
+	// kubeletTransport and kubeletClient reach node agents.
+	kubeletTransport *http.Transport
+	kubeletClient    *http.Client
 }
 
 // New builds a Server; Start must be called before it serves.
@@ -80,6 +90,8 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.kubeletTransport = newKubeletTransport(cfg.KubeletClientCert)
+	s.kubeletClient = newKubeletClient(s.kubeletTransport)
 	if s.now == nil {
 		s.now = time.Now
 	}

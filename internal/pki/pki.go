@@ -1,12 +1,17 @@
 // Package pki creates, on a server's first start, the cluster CA, the API
-// serving certificate, the admin client certificate and the admin
-// kubeconfig, and reuses them on every later start.
+// serving certificate, the admin client certificate, the API server's client
+// certificate towards node agents and the admin kubeconfig, and reuses them
+// on every later start.
 //
 // Layout under the data directory:
 //
 //	tls/ca.crt, tls/ca.key            cluster CA (ECDSA P-256, 10 years)
 //	tls/serving.crt, tls/serving.key  API server certificate
 //	tls/admin.crt, tls/admin.key      CN=skiff-admin, O=system:masters
+//	tls/apiserver-kubelet-client.crt, tls/apiserver-kubelet-client.key
+//	                                  CN=skiff-apiserver-kubelet-client,
+//	                                  O=system:masters: the API server's
+//	                                  identity towards node agents
 //	kubeconfig.yaml                   admin kubeconfig, everything embedded
 //
 // The CA is never replaced once it exists: every certificate and kubeconfig
@@ -44,6 +49,11 @@ const (
 	// AdminGroup is the group the admin certificate carries; RBAC binds it
 	// to cluster-admin, as upstream does.
 	AdminGroup = "system:masters"
+	// KubeletClientUser is the CommonName of the certificate the API server
+	// presents to node agents when it proxies logs, exec, attach and
+	// port-forward, as upstream's --kubelet-client-certificate. It carries
+	// AdminGroup, as kubeadm's apiserver-kubelet-client certificate does.
+	KubeletClientUser = "skiff-apiserver-kubelet-client"
 	// ClusterName is the cluster and context name in the admin kubeconfig.
 	ClusterName = "skiff"
 
@@ -77,7 +87,10 @@ type Paths struct {
 	CACert, CAKey           string
 	ServingCert, ServingKey string
 	AdminCert, AdminKey     string
-	Kubeconfig              string
+	// KubeletClientCert and KubeletClientKey are the API server's client
+	// certificate towards node agents.
+	KubeletClientCert, KubeletClientKey string
+	Kubeconfig                          string
 }
 
 // Bundle is the loaded PKI of one server.
@@ -88,7 +101,10 @@ type Bundle struct {
 	CAPool *x509.CertPool
 	// Serving is the API server's certificate, with Leaf set.
 	Serving tls.Certificate
-	Paths   Paths
+	// KubeletClient is the API server's client certificate towards node
+	// agents (CN=KubeletClientUser), with Leaf set.
+	KubeletClient tls.Certificate
+	Paths         Paths
 
 	caKey crypto.Signer
 	now   func() time.Time
@@ -105,7 +121,10 @@ func PathsFor(dataDir string) Paths {
 		ServingKey:  filepath.Join(tlsDir, "serving.key"),
 		AdminCert:   filepath.Join(tlsDir, "admin.crt"),
 		AdminKey:    filepath.Join(tlsDir, "admin.key"),
-		Kubeconfig:  filepath.Join(dataDir, "kubeconfig.yaml"),
+
+		KubeletClientCert: filepath.Join(tlsDir, "apiserver-kubelet-client.crt"),
+		KubeletClientKey:  filepath.Join(tlsDir, "apiserver-kubelet-client.key"),
+		Kubeconfig:        filepath.Join(dataDir, "kubeconfig.yaml"),
 	}
 }
 
@@ -151,9 +170,16 @@ func Ensure(dir string, opts Options) (*Bundle, error) {
 	if b.Serving, err = b.ensureServing(want); err != nil {
 		return nil, err
 	}
-	adminCert, adminKey, err := b.ensureAdmin()
+	adminCert, adminKey, err := b.ensureClient("admin", paths.AdminCert, paths.AdminKey, AdminUser, AdminGroup)
 	if err != nil {
 		return nil, err
+	}
+	kcCert, kcKey, err := b.ensureClient("kubelet", paths.KubeletClientCert, paths.KubeletClientKey, KubeletClientUser, AdminGroup)
+	if err != nil {
+		return nil, err
+	}
+	if b.KubeletClient, err = tls.X509KeyPair(kcCert, kcKey); err != nil {
+		return nil, fmt.Errorf("pki: kubelet client certificate: %w", err)
 	}
 	if err := writeKubeconfig(paths.Kubeconfig, serverURL(opts), pemCert(ca), adminCert, adminKey); err != nil {
 		return nil, err

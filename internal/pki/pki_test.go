@@ -309,3 +309,46 @@ func TestServingSANsRejectsGarbage(t *testing.T) {
 		t.Error("Ensure accepted an invalid SAN")
 	}
 }
+
+func TestKubeletClientCert(t *testing.T) {
+	dir := t.TempDir()
+	opts := testOptions(time.Now())
+	first := mustEnsure(t, dir, opts)
+	cert := first.KubeletClient.Leaf
+	if cert == nil {
+		t.Fatal("no kubelet client certificate")
+	}
+	if cert.Subject.CommonName != KubeletClientUser || !slices.Equal(cert.Subject.Organization, []string{AdminGroup}) {
+		t.Errorf("subject = %v", cert.Subject)
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: first.CAPool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("kubelet client cert does not verify for client auth: %v", err)
+	}
+	onDisk, err := os.ReadFile(first.Paths.KubeletClientCert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if block, _ := pem.Decode(onDisk); block == nil || !bytes.Equal(block.Bytes, cert.Raw) {
+		t.Error("certificate on disk differs from the loaded one")
+	}
+	if fi, err := os.Stat(first.Paths.KubeletClientKey); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file: %v, %v", fi, err)
+	}
+
+	second := mustEnsure(t, dir, opts)
+	if !bytes.Equal(second.KubeletClient.Leaf.Raw, cert.Raw) {
+		t.Error("kubelet client cert reissued although it still fits")
+	}
+	// A certificate for someone else at that path is replaced.
+	certPEM, keyPEM, err := first.ClientCert("intruder", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writePair(first.Paths.KubeletClientCert, certPEM, first.Paths.KubeletClientKey, keyPEM); err != nil {
+		t.Fatal(err)
+	}
+	third := mustEnsure(t, dir, opts)
+	if third.KubeletClient.Leaf.Subject.CommonName != KubeletClientUser {
+		t.Errorf("wrong-subject certificate kept: %v", third.KubeletClient.Leaf.Subject)
+	}
+}

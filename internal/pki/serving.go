@@ -144,28 +144,30 @@ func (b *Bundle) ensureServing(want sanSet) (tls.Certificate, error) {
 	return pair, nil
 }
 
-// ensureAdmin keeps the admin client certificate if it still fits, else
-// issues and writes a new one. It returns the PEM pair for the kubeconfig.
-func (b *Bundle) ensureAdmin() (certPEM, keyPEM []byte, err error) {
-	pair, certPEM, keyPEM, err := loadLeaf(b.Paths.AdminCert, b.Paths.AdminKey)
+// ensureClient keeps the client certificate at certPath if it still fits
+// (chains to the CA, not near expiry, subject CN=cn with O=org), else
+// issues and writes a new one. It returns the PEM pair; what names the
+// certificate in log lines.
+func (b *Bundle) ensureClient(what, certPath, keyPath, cn, org string) (certPEM, keyPEM []byte, err error) {
+	pair, certPEM, keyPEM, err := loadLeaf(certPath, keyPath)
 	if err == nil {
 		err = b.checkLeaf(pair.Leaf, x509.ExtKeyUsageClientAuth)
 		subj := pair.Leaf.Subject
-		if err == nil && (subj.CommonName != AdminUser || !slices.Contains(subj.Organization, AdminGroup)) {
-			err = fmt.Errorf("subject is %q, want CN=%s, O=%s", subj.String(), AdminUser, AdminGroup)
+		if err == nil && (subj.CommonName != cn || !slices.Contains(subj.Organization, org)) {
+			err = fmt.Errorf("subject is %q, want CN=%s, O=%s", subj.String(), cn, org)
 		}
 		if err == nil {
 			return certPEM, keyPEM, nil
 		}
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		b.log.Info("Reissuing admin client certificate", "reason", err.Error(), "path", b.Paths.AdminCert)
+		b.log.Info("Reissuing "+what+" client certificate", "reason", err.Error(), "path", certPath)
 	}
-	certPEM, keyPEM, err = b.ClientCert(AdminUser, []string{AdminGroup})
+	certPEM, keyPEM, err = b.ClientCert(cn, []string{org})
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := writePair(b.Paths.AdminCert, certPEM, b.Paths.AdminKey, keyPEM); err != nil {
+	if err := writePair(certPath, certPEM, keyPath, keyPEM); err != nil {
 		return nil, nil, err
 	}
 	return certPEM, keyPEM, nil

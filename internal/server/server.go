@@ -128,7 +128,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if tolerationSeconds <= 0 {
 		tolerationSeconds = 300
 	}
-	api, err := newAPIServer(store, serviceCIDR, log,
+	api, err := newAPIServer(store, serviceCIDR, log, &bundle.KubeletClient,
 		[]admission.Plugin{
 			defaulttolerationseconds.NewWithSeconds(tolerationSeconds, tolerationSeconds),
 			limitranger.New(admClient, admInformers),
@@ -240,7 +240,7 @@ func startSimulatedNodes(ctx context.Context, bundle *pki.Bundle, addr net.Addr,
 }
 
 // newAPIServer assembles the API server from the built-in resources.
-func newAPIServer(store storage.Store, serviceCIDR netip.Prefix, log *slog.Logger, mutating, validating []admission.Plugin) (*apiserver.Server, error) {
+func newAPIServer(store storage.Store, serviceCIDR netip.Prefix, log *slog.Logger, kubeletCert *tls.Certificate, mutating, validating []admission.Plugin) (*apiserver.Server, error) {
 	scheme, err := builtin.NewScheme()
 	if err != nil {
 		return nil, err
@@ -261,5 +261,7 @@ func newAPIServer(store storage.Store, serviceCIDR netip.Prefix, log *slog.Logge
 		Validation: validating,
 		Version:    version.Info(),
 		Log:        log,
+
+		KubeletClientCert: kubeletCert,
 	})
 }
