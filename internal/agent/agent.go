@@ -46,6 +46,9 @@ type Agent struct {
 	// deleted are the pods the agent has deleted (with grace period 0)
 	// and that are still in the cache, held by finalizers.
 	deleted map[types.UID]bool
+	// postStartCancels interrupt the postStart hook a pod's sync waits
+	// on, once the pod is deleted (hooks_lifecycle.go).
+	postStartCancels map[types.UID]context.CancelFunc
 
 	node nodeState
 	// ready is closed once the node is registered and its pods are being
@@ -68,15 +71,16 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{
-		cfg:         cfg,
-		log:         cfg.Log,
-		runtime:     cfg.Runtime,
-		pods:        cfg.Pods,
-		backOff:     flowcontrol.NewFakeBackOff(cfg.BackOffInitial, cfg.BackOffMax, cfg.Clock),
-		written:     map[types.UID]writtenStatus{},
-		startErrors: map[string]*corev1.ContainerStateWaiting{},
-		deleted:     map[types.UID]bool{},
-		ready:       make(chan struct{}),
+		cfg:              cfg,
+		log:              cfg.Log,
+		runtime:          cfg.Runtime,
+		pods:             cfg.Pods,
+		backOff:          flowcontrol.NewFakeBackOff(cfg.BackOffInitial, cfg.BackOffMax, cfg.Clock),
+		written:          map[types.UID]writtenStatus{},
+		startErrors:      map[string]*corev1.ContainerStateWaiting{},
+		deleted:          map[types.UID]bool{},
+		postStartCancels: map[types.UID]context.CancelFunc{},
+		ready:            make(chan struct{}),
 	}
 	if a.pods == nil {
 		a.pods, a.ownPods = NewPodWatch(cfg.Client, cfg.NodeName), true
@@ -121,6 +125,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	goRun(a.runLease)
 	goRun(a.runNodeStatus)
+	if pm, ok := a.cfg.Prober.(ProbeManager); ok {
+		goRun(func(ctx context.Context) { pm.Run(ctx, a.Resync) })
+	}
 	if a.cfg.WaitPodCIDR {
 		goRun(a.waitPodCIDR)
 	}
@@ -190,7 +197,10 @@ func (a *Agent) adopt(ctx context.Context) error {
 // and its pods are being synced.
 func (a *Agent) Ready() <-chan struct{} { return a.ready }
 
-func (a *Agent) enqueue(uid types.UID) { a.queue.Add(uid) }
+func (a *Agent) enqueue(uid types.UID) {
+	a.interruptPostStart(uid)
+	a.queue.Add(uid)
+}
 
 // Resync asks for a pod to be synced now, for probers whose results
 // change asynchronously.

@@ -55,8 +55,20 @@
 //
 //   - No admission: pods are trusted to fit (the scheduler checked).
 //   - Probes are a Prober's business; without one every running container
-//     counts as started and ready. Liveness, lifecycle hooks, logs and exec
-//     do not exist yet.
+//     counts as started and ready. A ProbeManager (internal/agent/prober,
+//     which the real node wires) runs startup, readiness and liveness
+//     probes with the kubelet's timing and thresholds and resyncs the pod
+//     when a verdict changes; a container it condemns (liveness or startup
+//     failed) is killed at the next sync and restarts per restartPolicy.
+//     Logs and exec do not exist yet.
+//   - Lifecycle hooks (hooks_lifecycle.go; exec, httpGet, sleep) run only
+//     on a runtime that implements Execer: the simulated one runs none.
+//     postStart blocks the pod's sync (as it blocks the kubelet's
+//     SyncPod) and a failed one kills the container; preStop runs inside
+//     the grace period, what is left of it (at least 2s) going to
+//     StopContainer. A pod's containers are killed in parallel, regular
+//     ones before sidecars. A postStart failure shows as the container's
+//     exit and back-off rather than a PostStartHookError waiting reason.
 //   - Volumes and env from ConfigMaps/Secrets/downward API/service links
 //     are hooks (Config.Volumes, Config.Env; hooks.go) a real node sets
 //     (internal/agent/cri wires internal/agent/volumes and envvars);

@@ -65,11 +65,8 @@ func (a *Agent) execute(ctx context.Context, pod *corev1.Pod, st podState, acts 
 			return err
 		}
 	}
-	for _, c := range acts.stop {
-		a.event(pod, corev1.EventTypeNormal, EventKilling, "Stopping container %s", c.Name)
-		if err := a.runtime.StopContainer(ctx, c.ID, gracePeriod(pod)); err != nil {
-			return fmt.Errorf("stopping container %s of %s: %w", c.Name, podDescription(pod), err)
-		}
+	if err := a.killAll(ctx, pod, acts.stop, a.primaryIP(pod, podIPs), gracePeriod(pod)); err != nil {
+		return err
 	}
 	return a.pruneInstances(ctx, st)
 }
@@ -94,11 +91,10 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, st podState
 		a.event(pod, corev1.EventTypeWarning, EventFailed, "Error: %s", reason)
 		return fmt.Errorf("%s container %s of %s: %w", step, c.Name, podDescription(pod), err)
 	}
-	ref, err := a.runtime.PullImage(ctx, c.Image, sb)
+	ref, reason, err := a.ensureImage(ctx, pod, c, sb)
 	if err != nil {
-		return fail(ReasonErrImagePull, "pulling image for", err)
+		return fail(reason, "pulling image for", err)
 	}
-	a.event(pod, corev1.EventTypeNormal, EventPulled, "Container image %q already present on machine", c.Image)
 	cc := containerConfig(pod, c, attempt, ref)
 	if err := a.containerEnvAndMounts(pod, c, podIPs, cc); err != nil {
 		return fail(ReasonCreateContainerConfigError, "configuring", err)
@@ -113,6 +109,11 @@ func (a *Agent) startContainer(ctx context.Context, pod *corev1.Pod, st podState
 	}
 	a.event(pod, corev1.EventTypeNormal, EventStarted, "Started container %s", c.Name)
 	a.setStartError(key, nil)
+	if err := a.postStart(ctx, pod, c, id, podIPs); err != nil {
+		// The container was killed: it exits and restarts per
+		// restartPolicy, with back-off, like any other exit.
+		a.log.Debug("PostStart hook failed", "pod", podDescription(pod), "container", c.Name, "err", err)
+	}
 	return nil
 }
 

@@ -31,9 +31,15 @@ type Runtime interface {
 	// afterwards take their IPs from it.
 	UpdatePodCIDR(ctx context.Context, cidr string) error
 
-	// PullImage makes image available and returns its reference by digest
-	// (reported as containerStatuses[].imageID).
-	PullImage(ctx context.Context, image string, sandbox *SandboxConfig) (imageRef string, err error)
+	// ImageStatus reports whether image is present on the node and, if
+	// so, its reference by digest (CRI's ImageStatus). An absent image is
+	// not an error.
+	ImageStatus(ctx context.Context, image string) (imageRef string, present bool, err error)
+	// PullImage pulls image from its registry, even when it is present
+	// (the agent decides whether to pull from the pod's imagePullPolicy),
+	// and returns its reference by digest (reported as
+	// containerStatuses[].imageID). auth is nil for an anonymous pull.
+	PullImage(ctx context.Context, image string, auth *ImageAuth, sandbox *SandboxConfig) (imageRef string, err error)
 
 	// RunPodSandbox creates and starts a sandbox and returns its ID.
 	RunPodSandbox(ctx context.Context, config *SandboxConfig) (string, error)
@@ -67,6 +73,18 @@ type Runtime interface {
 	// implementations feed it from GetContainerEvents or a periodic
 	// relist, as the kubelet's PLEG does.)
 	WatchEvents(ctx context.Context, handle func(ContainerEvent)) error
+}
+
+// ImageAuth is the registry credential of one pull (CRI's AuthConfig),
+// found by the agent in the pod's image pull secrets.
+type ImageAuth struct {
+	Username, Password string
+	// Auth is base64("username:password"), as in a docker config file.
+	Auth string
+	// ServerAddress, when set, restricts the credential to that registry.
+	ServerAddress string
+	IdentityToken string
+	RegistryToken string
 }
 
 // Restorer is implemented by runtimes that keep no state across agent

@@ -31,6 +31,7 @@ func (a *Agent) syncPod(ctx context.Context, uid types.UID) (time.Duration, erro
 		return 0, a.terminatePod(ctx, pod, st)
 	case isTerminal(pod.Status.Phase) || isTerminal(a.basis(pod).Status.Phase):
 		// Finished for good; it stays until the control plane deletes it.
+		a.forgetProbes(uid)
 		return 0, a.stopSandbox(ctx, st)
 	}
 	if f, remaining := a.deadline(pod); f != nil {
@@ -98,6 +99,13 @@ func (a *Agent) runPod(ctx context.Context, pod *corev1.Pod, st podState) (time.
 			a.log.Warn("Updating pod volumes", "pod", podDescription(pod), "err", err)
 		}
 	}
+	if killed, err := a.killUnhealthy(ctx, pod, st); err != nil {
+		return 0, err
+	} else if killed {
+		if st, err = a.podState(ctx, pod.UID); err != nil {
+			return 0, err
+		}
+	}
 	var acts podActions
 	for step := 0; ; step++ {
 		acts = computePodActions(pod, st, a.backOffRemaining, func(c *ContainerStatus) bool {
@@ -144,6 +152,8 @@ func (a *Agent) terminatePod(ctx context.Context, pod *corev1.Pod, st podState) 
 	if a.isDeleted(pod.UID) {
 		return nil // waiting for finalizers
 	}
+	// No probe may kill a container that is shutting down anyway.
+	a.forgetProbes(pod.UID)
 	if err := a.stopContainers(ctx, pod, st, gracePeriod(pod)); err != nil {
 		return err
 	}
@@ -168,17 +178,18 @@ func (a *Agent) terminatePod(ctx context.Context, pod *corev1.Pod, st podState) 
 }
 
 // stopContainers stops a pod's running containers: regular ones first,
-// then sidecars, as the kubelet orders it.
+// then sidecars, as the kubelet orders it; each group at once, each
+// container running its preStop hook within the grace period.
 func (a *Agent) stopContainers(ctx context.Context, pod *corev1.Pod, st podState, grace time.Duration) error {
 	for _, sidecars := range []bool{false, true} {
+		var group []ContainerStatus
 		for _, c := range st.running() {
-			if a.isSidecarName(pod, c.Name) != sidecars {
-				continue
+			if a.isSidecarName(pod, c.Name) == sidecars {
+				group = append(group, c)
 			}
-			a.event(pod, corev1.EventTypeNormal, EventKilling, "Stopping container %s", c.Name)
-			if err := a.runtime.StopContainer(ctx, c.ID, grace); err != nil {
-				return fmt.Errorf("stopping container %s of %s: %w", c.Name, podDescription(pod), err)
-			}
+		}
+		if err := a.killAll(ctx, pod, group, a.primaryIP(pod, sandboxIPs(st)), grace); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -198,6 +209,7 @@ func (a *Agent) forgetPod(ctx context.Context, uid types.UID) error {
 			}
 		}
 	}
+	a.forgetProbes(uid)
 	if err := a.removeSandboxes(ctx, uid); err != nil {
 		return err
 	}
@@ -284,6 +296,11 @@ func (a *Agent) computeStatusRecheck(pod *corev1.Pod, old *corev1.PodStatus, st 
 		for _, ip := range old.PodIPs {
 			ips = append(ips, ip.IP)
 		}
+	}
+	if !opts.terminal && pod.DeletionTimestamp == nil {
+		// Before the verdicts are read: a container that just started
+		// gets its probe workers.
+		a.updateProbes(pod, st, ips)
 	}
 	waiting := a.startWaiting(pod, opts.waiting)
 	s := computePodStatus(statusInput{

@@ -16,7 +16,19 @@ import (
 // TestContract runs the runtime contract against a real containerd.
 func TestContract(t *testing.T) {
 	n := startNode(t)
-	runtimetest.Run(t, func(t *testing.T) agent.Runtime { return n.runtime(t) }, runtimetest.Options{Image: image.PauseRef})
+	// The pause image, pushed to a registry on loopback, is what the
+	// contract pulls.
+	archive := filepath.Join(t.TempDir(), "pause.tar")
+	f, err := os.Create(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := image.Pause(image.PauseRef, f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	pull := startRegistry(t, "", "").push(t, archive, image.PauseRef, "pause:contract")
+	runtimetest.Run(t, func(t *testing.T) agent.Runtime { return n.runtime(t) }, runtimetest.Options{Image: image.PauseRef, PullImage: pull})
 }
 
 // TestExitedContainer runs a container that exits on its own and checks
@@ -39,9 +51,9 @@ func TestExitedContainer(t *testing.T) {
 		t.Fatal(err)
 	}
 	sandboxUp := time.Since(begin)
-	imageRef, err := r.PullImage(ctx, ref, sc)
-	if err != nil {
-		t.Fatal(err)
+	imageRef, present, err := r.ImageStatus(ctx, ref)
+	if err != nil || !present {
+		t.Fatalf("image %s: present %v, %v", ref, present, err)
 	}
 	id, err := r.CreateContainer(ctx, sb, &agent.ContainerConfig{
 		Name: "app", Image: ref, ImageRef: imageRef, Args: []string{"a", "b"}, WorkingDir: "/work",

@@ -28,8 +28,11 @@
 // The pod log directories under Config.LogDir (DATA_DIR/pods-logs, the
 // kubelet's /var/log/pods): <namespace>_<name>_<uid>/<container>/<attempt>.log.
 // It must not touch containers or sandboxes it did not label as its own
-// (the kubelet's io.kubernetes.* labels), images beyond pulling them, or CNI
-// configuration.
+// (the kubelet's io.kubernetes.* labels), or CNI configuration. Images are
+// pulled when the agent asks (it applies imagePullPolicy and pull secrets,
+// internal/agent/images.go) and removed only by the image garbage
+// collector (internal/agent/imagegc), through ListImages, RemoveImage,
+// ImageFsStats and ImagesInUse.
 //
 // # Differences from the kubelet
 //
@@ -37,9 +40,11 @@
 //     where containerd puts them by default; with systemd under
 //     system.slice. Per-container limits (CPU shares and quota, memory)
 //     still apply.
-//   - PullImage never pulls an image already present (IfNotPresent for
-//     every pod): images are built and imported locally, no registry is
-//     reachable.
+//   - Registries are reached as containerd's CRI plugin reaches them
+//     without a registry config_path: HTTPS, except localhost, 127.0.0.1
+//     and ::1 (any port), which it speaks plain HTTP to. Tests serve an
+//     OCI registry on 127.0.0.1 (registry_test.go); nothing else is ever
+//     contacted unless a pod names it.
 //   - WatchEvents relists every second (the generic PLEG) rather than
 //     using GetContainerEvents, which containerd 1.6 lacks.
 //   - Seccomp stays Unconfined and AppArmor the runtime default, as with

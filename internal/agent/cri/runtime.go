@@ -121,28 +121,6 @@ func (r *Runtime) UpdatePodCIDR(ctx context.Context, cidr string) error {
 	return nil
 }
 
-// PullImage implements agent.Runtime. An image already present is not
-// pulled again (see doc.go).
-func (r *Runtime) PullImage(ctx context.Context, image string, sandbox *agent.SandboxConfig) (string, error) {
-	spec := &runtimeapi.ImageSpec{Image: image}
-	st, err := r.images.ImageStatus(quiet(ctx), spec, false)
-	if err != nil {
-		return "", fmt.Errorf("cri: image status %s: %w", image, err)
-	}
-	if img := st.GetImage(); img != nil && img.Id != "" {
-		return img.Id, nil
-	}
-	var sbc *runtimeapi.PodSandboxConfig
-	if sandbox != nil {
-		sbc = r.sandboxConfig(sandbox)
-	}
-	ref, err := r.images.PullImage(quiet(ctx), spec, nil, sbc)
-	if err != nil {
-		return "", fmt.Errorf("cri: pulling %s: %w", image, err)
-	}
-	return ref, nil
-}
-
 // isNotFound reports a CRI NotFound error, which stop and remove treat as
 // done.
 func isNotFound(err error) bool {

@@ -2,7 +2,9 @@
 // passes: the simulated runtime today, the CRI one next. It checks what the
 // agent relies on: sandboxes and containers move through their states,
 // filters select by pod and sandbox, stop and remove are idempotent, and
-// removing a sandbox removes its containers.
+// removing a sandbox removes its containers; images report whether they
+// are present, and pulling (when the runtime has a registry to pull
+// from) returns the same reference ImageStatus then reports.
 package runtimetest
 
 import (
@@ -17,8 +19,12 @@ import (
 
 // Options adapt the suite to a runtime.
 type Options struct {
-	// Image runs until stopped (for CRI, a local image such as pause).
+	// Image runs until stopped (for CRI, a local image such as pause);
+	// it must be present already.
 	Image string
+	// PullImage, when set, is an image the runtime can pull (for CRI,
+	// from a registry on loopback); empty skips the pull checks.
+	PullImage string
 	// Timeout bounds each call.
 	Timeout time.Duration
 }
@@ -35,6 +41,7 @@ func Run(t *testing.T, newRuntime func(t *testing.T) agent.Runtime, opts Options
 	}{
 		{"Version", testVersion},
 		{"SandboxLifecycle", testSandboxLifecycle},
+		{"ImageStatus", testImageStatus},
 		{"ContainerLifecycle", testContainerLifecycle},
 		{"Filters", testFilters},
 		{"RemoveSandboxRemovesContainers", testRemoveSandbox},
@@ -46,6 +53,37 @@ func Run(t *testing.T, newRuntime func(t *testing.T) agent.Runtime, opts Options
 			defer cancel()
 			tc.fn(t, ctx, newRuntime(t), opts)
 		})
+	}
+}
+
+func testImageStatus(t *testing.T, ctx context.Context, r agent.Runtime, opts Options) {
+	if ref, present := must2(r.ImageStatus(ctx, opts.Image))(t); !present || ref == "" {
+		t.Errorf("ImageStatus(%s) = %q, %v; want present with a reference", opts.Image, ref, present)
+	}
+	if opts.PullImage == "" {
+		return
+	}
+	ref := must(r.PullImage(ctx, opts.PullImage, nil, sandboxConfig("u1")))(t)
+	if ref == "" {
+		t.Fatal("PullImage returned no reference")
+	}
+	if got, present := must2(r.ImageStatus(ctx, opts.PullImage))(t); !present || got != ref {
+		t.Errorf("after PullImage(%s) = %q: ImageStatus = %q, %v", opts.PullImage, ref, got, present)
+	}
+	// Pulling again pulls (or at least succeeds) even though it is present.
+	if again := must(r.PullImage(ctx, opts.PullImage, nil, nil))(t); again != ref {
+		t.Errorf("second PullImage = %q, want %q", again, ref)
+	}
+}
+
+// must2 is must for calls returning two values.
+func must2[A, B any](a A, b B, err error) func(t *testing.T) (A, B) {
+	return func(t *testing.T) (A, B) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a, b
 	}
 }
 
@@ -97,9 +135,9 @@ func testSandboxLifecycle(t *testing.T, ctx context.Context, r agent.Runtime, _ 
 
 func testContainerLifecycle(t *testing.T, ctx context.Context, r agent.Runtime, opts Options) {
 	sb := must(r.RunPodSandbox(ctx, sandboxConfig("u1")))(t)
-	ref := must(r.PullImage(ctx, opts.Image, sandboxConfig("u1")))(t)
-	if ref == "" {
-		t.Fatal("PullImage returned no reference")
+	ref, present := must2(r.ImageStatus(ctx, opts.Image))(t)
+	if !present || ref == "" {
+		t.Fatalf("ImageStatus(%s) = %q, %v; want present with a reference", opts.Image, ref, present)
 	}
 	id := must(r.CreateContainer(ctx, sb, &agent.ContainerConfig{Name: "app", Attempt: 3, Image: opts.Image, ImageRef: ref}))(t)
 	get := func() agent.ContainerStatus {

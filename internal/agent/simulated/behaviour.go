@@ -24,6 +24,9 @@ const (
 	// AnnotationReadyAfter: containers become ready this long after they
 	// start (a Go duration).
 	AnnotationReadyAfter = "sim.skiff.dev/ready-after"
+	// AnnotationPullError: image pulls fail with this message (images
+	// count as present, so only pull policy Always pulls).
+	AnnotationPullError = "sim.skiff.dev/pull-error"
 )
 
 // behaviour is what one simulated container does once started.

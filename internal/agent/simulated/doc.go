@@ -28,6 +28,9 @@
 //	                                  alone, containers exit at once
 //	sim.skiff.dev/ready: "false"      containers never become ready
 //	sim.skiff.dev/ready-after: "5s"   containers become ready 5s after start
+//	sim.skiff.dev/pull-error: "denied" image pulls fail with this message
+//	                                  (every image counts as present, so
+//	                                  only imagePullPolicy Always pulls)
 //
 // Each key also exists per container, by appending "." and the container
 // name ("sim.skiff.dev/exit-code.worker: "3""); a per-container value wins

@@ -114,11 +114,26 @@ func (r *Runtime) UpdatePodCIDR(_ context.Context, cidr string) error {
 	return r.ipam.setPrefix(cidr)
 }
 
+// ImageStatus reports every image present: a simulated node has them
+// all, so pods with pull policy IfNotPresent or Never never pull.
+func (r *Runtime) ImageStatus(_ context.Context, image string) (string, bool, error) {
+	if image == "" {
+		return "", false, fmt.Errorf("no image given")
+	}
+	return imageRef(image), true, nil
+}
+
 // PullImage "pulls" at once; the reference's digest is derived from the
-// image name, so the same image always has the same imageID.
-func (r *Runtime) PullImage(_ context.Context, image string, _ *agent.SandboxConfig) (string, error) {
+// image name, so the same image always has the same imageID. A pod
+// annotated AnnotationPullError fails every pull with that message.
+func (r *Runtime) PullImage(_ context.Context, image string, _ *agent.ImageAuth, sb *agent.SandboxConfig) (string, error) {
 	if image == "" {
 		return "", fmt.Errorf("no image given")
+	}
+	if sb != nil {
+		if msg, ok := sb.Annotations[AnnotationPullError]; ok {
+			return "", fmt.Errorf("pulling %s: %s", image, msg)
+		}
 	}
 	return imageRef(image), nil
 }

@@ -28,7 +28,7 @@ func newRuntime(t *testing.T, clk Clock) *Runtime {
 }
 
 func TestRuntimeContract(t *testing.T) {
-	runtimetest.Run(t, func(t *testing.T) agent.Runtime { return newRuntime(t, nil) }, runtimetest.Options{Image: "nginx"})
+	runtimetest.Run(t, func(t *testing.T) agent.Runtime { return newRuntime(t, nil) }, runtimetest.Options{Image: "nginx", PullImage: "registry.local/app:1"})
 }
 
 func TestBehaviourFor(t *testing.T) {

@@ -110,6 +110,14 @@ func DetectCgroupDriver() string {
 // configTemplate is containerd's version 2 config (containerd 1.6 and
 // 1.7 read it; 2.x migrates it on load). Values are quoted with %q-style
 // strconv.Quote, which TOML basic strings accept.
+//
+// It deliberately sets no registry config_path: without one, the CRI
+// plugin (1.6 and 1.7) talks plain HTTP to registries on localhost,
+// 127.0.0.1 and ::1, whatever the port, and HTTPS to all others, which is
+// what the agent's pull tests need (a registry on 127.0.0.1:<random
+// port>). With a config_path, containerd 1.6 would default every host to
+// HTTPS and has no _default hosts.toml, so each loopback host:port would
+// need a directory of its own.
 var configTemplate = template.Must(template.New("config").Funcs(template.FuncMap{"q": strconv.Quote}).Parse(`# Written by skiff; rewritten on every start.
 version = 2
 root = {{q .Root}}
