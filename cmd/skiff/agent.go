@@ -36,6 +36,8 @@ type agentOptions struct {
 	creating   bool
 	events     bool
 	endpoint   string
+	// kubeletAddress is the kubelet API's listen address (--runtime=cri).
+	kubeletAddress string
 }
 
 func newAgentCommand() *cobra.Command {
@@ -87,6 +89,7 @@ $` + dataDirEnv + `, else /var/lib/skiff as root, else $HOME/.skiff.`,
 	fs := cmd.Flags()
 	fs.StringVar(&opts.runtime, "runtime", opts.runtime, `container runtime: "simulated" (no containers) or "cri" (real containers on containerd)`)
 	fs.StringVar(&opts.endpoint, "container-runtime-endpoint", "", "with --runtime=cri: an existing CRI endpoint such as unix:///run/containerd/containerd.sock (default: start containerd under DATA_DIR/containerd)")
+	fs.StringVar(&opts.kubeletAddress, "kubelet-address", "", `with --runtime=cri: listen address of the node's kubelet API (logs, exec, attach, port-forward), which the API server connects to (default ":10250")`)
 	fs.StringVar(&opts.kubeconfig, "kubeconfig", "", "kubeconfig of the API server to join")
 	fs.StringVar(&opts.nodeName, "node-name", "", "name of the Node to register (default: the host name); with --nodes, the prefix of the names")
 	fs.IntVar(&opts.nodes, "nodes", opts.nodes, "number of simulated nodes this process runs")

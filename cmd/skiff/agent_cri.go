@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/skiff-sh/skiff/internal/agent/cri"
+	"github.com/skiff-sh/skiff/internal/agent/kubeletserver"
 )
 
 // runCRIAgent runs one real node on CRI until SIGINT or SIGTERM.
@@ -47,7 +48,12 @@ func runCRIAgent(parent context.Context, o agentOptions, log *slog.Logger) error
 	}
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cfg := cri.NodeConfig{NodeName: name, Client: client, DataDir: defaultDataDir(), Endpoint: o.endpoint, Labels: o.labels, Log: log}
+	cas, err := kubeletserver.ClientCAsFromRESTConfig(rc)
+	if err != nil {
+		return err
+	}
+	cfg := cri.NodeConfig{NodeName: name, Client: client, DataDir: defaultDataDir(), Endpoint: o.endpoint, Labels: o.labels, Log: log,
+		ClientCAs: cas, KubeletAddress: o.kubeletAddress}
 	if o.events {
 		broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})

@@ -88,6 +88,7 @@ default. It stops cleanly on SIGINT or SIGTERM.`,
 	fs.StringVar(&cfg.BindAddress, "bind-address", cfg.BindAddress, "IP address the API server listens on (0.0.0.0 for all interfaces)")
 	fs.IntVar(&cfg.HTTPSPort, "https-port", cfg.HTTPSPort, "port the API server listens on")
 	fs.BoolVar(&disableAgent, "disable-agent", false, "do not run a node agent (containerd and pods) in this process")
+	fs.StringVar(&agentCfg.KubeletAddress, "kubelet-address", "", `listen address of the node's kubelet API (logs, exec, attach, port-forward), which the API server connects to (default ":10250")`)
 	fs.StringVar(&endpoint, "container-runtime-endpoint", "", "CRI endpoint of a running containerd (unix:///run/containerd/containerd.sock); empty starts Skiff's own under DATA_DIR/containerd")
 	fs.StringVar(&cfg.ServiceCIDR, "service-cidr", cfg.ServiceCIDR, "IP range ClusterIPs are allocated from")
 	fs.StringVar(&clusterCIDR, "cluster-cidr", nodeipam.DefaultClusterCIDR, "IP range pod IPs come from (an IPv4 and an IPv6 range may be given, comma-separated); each node gets a /24 (IPv6: /64) of it")
@@ -110,6 +111,7 @@ func realNode(endpoint, storageDir string) func(context.Context, server.Node) er
 			NodeName: n.Name, Client: n.Client, DataDir: n.DataDir, Endpoint: endpoint,
 			BlackholeCIDRs: n.BlackholeCIDRs, LocalStorageDir: storageDir,
 			Recorder: n.Recorder, Log: n.Log,
+			ClientCAs: n.ClientCAs, KubeletAddress: n.KubeletAddress,
 		})
 	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,9 @@ type AgentConfig struct {
 	// ClusterCIDRs are the pod ranges (--cluster-cidr); with the service
 	// range they get the node's blackhole routes.
 	ClusterCIDRs []netip.Prefix
+	// KubeletAddress is the listen address of the node's kubelet API
+	// (logs, exec, attach, port-forward); empty means ":10250".
+	KubeletAddress string
 	// Run runs the node until ctx ends and returns once it stopped,
 	// containerd included. cmd/skiff passes one over cri.RunNode: this
 	// package does not import the agent, whose dependencies (the
@@ -46,6 +50,10 @@ type Node struct {
 	BlackholeCIDRs []netip.Prefix
 	Recorder       record.EventRecorder
 	Log            *slog.Logger
+	// ClientCAs verify the API server's client certificate on the node's
+	// kubelet API: the cluster CA. KubeletAddress is AgentConfig's.
+	ClientCAs      *x509.CertPool
+	KubeletAddress string
 }
 
 // nodeName is the configured name or the lower-cased host name.
@@ -88,6 +96,8 @@ func startRealNode(ctx context.Context, bundle *pki.Bundle, addr net.Addr, dataD
 		BlackholeCIDRs: append(append([]netip.Prefix(nil), ac.ClusterCIDRs...), serviceCIDR),
 		Recorder:       broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: name}),
 		Log:            log.With("component", "agent"),
+		ClientCAs:      bundle.CAPool,
+		KubeletAddress: ac.KubeletAddress,
 	}
 	done := make(chan struct{})
 	go func() {

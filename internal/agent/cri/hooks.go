@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/skiff-sh/skiff/internal/agent"
 	"github.com/skiff-sh/skiff/internal/agent/envvars"
@@ -56,6 +58,26 @@ func (h *nodeHooks) start(ctx context.Context) error {
 	for typ, ok := range h.factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			return fmt.Errorf("node informer for %v did not sync: %w", typ, context.Cause(ctx))
+		}
+	}
+	return nil
+}
+
+// resyncOnChange has the agent sync the pods that mount a ConfigMap or
+// Secret as soon as it changes, so that their files follow edits at once.
+func (h *nodeHooks) resyncOnChange(a *agent.Agent) error {
+	core := h.factory.Core().V1()
+	for kind, inf := range map[string]cache.SharedIndexInformer{"ConfigMap": core.ConfigMaps().Informer(), "Secret": core.Secrets().Informer()} {
+		_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			UpdateFunc: func(old, cur any) {
+				o, c := old.(metav1.Object), cur.(metav1.Object)
+				if o.GetResourceVersion() != c.GetResourceVersion() {
+					a.ResyncPodsMounting(kind, c.GetNamespace(), c.GetName())
+				}
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("watching %s changes: %w", kind, err)
 		}
 	}
 	return nil

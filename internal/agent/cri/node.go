@@ -1,10 +1,13 @@
 package cri
 
 import (
+	"cmp"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -17,6 +20,9 @@ import (
 
 	"github.com/skiff-sh/skiff/internal/agent"
 	"github.com/skiff-sh/skiff/internal/agent/envvars"
+	"github.com/skiff-sh/skiff/internal/agent/imagegc"
+	"github.com/skiff-sh/skiff/internal/agent/kubeletserver"
+	"github.com/skiff-sh/skiff/internal/agent/prober"
 	"github.com/skiff-sh/skiff/internal/controller/localprovisioner"
 	"github.com/skiff-sh/skiff/internal/image"
 	"github.com/skiff-sh/skiff/internal/network/cni"
@@ -49,6 +55,14 @@ type NodeConfig struct {
 	// Ready, when set, is closed once the agent is registered and runs
 	// pods.
 	Ready chan<- struct{}
+	// ClientCAs verify the API server's client certificate on the node's
+	// kubelet API (logs, exec, attach, port-forward): the cluster CA. Nil
+	// runs no kubelet API and reports no kubelet port.
+	ClientCAs *x509.CertPool
+	// KubeletAddress is the kubelet API's listen address; empty means
+	// ":10250". ":0" picks a free port (tests); the Node reports the one
+	// chosen in status.daemonEndpoints.kubeletEndpoint.port.
+	KubeletAddress string
 }
 
 // RunNode runs the node until ctx ends, then stops containerd (if it
@@ -122,8 +136,39 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 func runAgent(ctx context.Context, cfg NodeConfig, rt *Runtime) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	a, hooks, err := newNodeAgent(cfg, rt)
+	// Listen before the agent registers the Node, which reports the port.
+	var kubeletLn net.Listener
+	if cfg.ClientCAs != nil {
+		ln, err := net.Listen("tcp", cmp.Or(cfg.KubeletAddress, fmt.Sprintf(":%d", kubeletserver.DefaultPort)))
+		if err != nil {
+			return fmt.Errorf("kubelet API: %w", err)
+		}
+		defer ln.Close()
+		kubeletLn = ln
+	}
+	a, hooks, err := newNodeAgent(cfg, rt, kubeletLn)
 	if err != nil {
+		return err
+	}
+	if kubeletLn != nil {
+		ks, err := kubeletserver.New(kubeletserver.Config{
+			Pods: a.PodByName, Runtime: rt, ClientCAs: cfg.ClientCAs,
+			Log: cfg.Log.With("component", "kubelet-api"),
+		})
+		if err != nil {
+			return err
+		}
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			if err := ks.Serve(ctx, kubeletLn); err != nil {
+				cfg.Log.Error("Kubelet API stopped", "err", err)
+			}
+		}()
+		defer func() { <-served }()
+		defer cancel()
+	}
+	if err := hooks.resyncOnChange(a); err != nil {
 		return err
 	}
 	if err := hooks.start(ctx); err != nil {
@@ -142,6 +187,18 @@ func runAgent(ctx context.Context, cfg NodeConfig, rt *Runtime) error {
 		}
 	}()
 	defer func() { <-cleaned }()
+	gc, err := imagegc.New(imagegc.Config{Runtime: rt, Pinned: []string{image.PauseRef}, Log: cfg.Log.With("component", "imagegc")})
+	if err != nil {
+		return err
+	}
+	gcDone := make(chan struct{})
+	go func() {
+		defer close(gcDone)
+		if err := gc.Run(ctx); err != nil && ctx.Err() == nil {
+			cfg.Log.Error("Image garbage collector", "err", err)
+		}
+	}()
+	defer func() { <-gcDone }()
 	defer cancel()
 	if cfg.Ready != nil {
 		go func() {
@@ -161,7 +218,11 @@ func runAgent(ctx context.Context, cfg NodeConfig, rt *Runtime) error {
 
 // newNodeAgent builds the agent with the machine's capacity and
 // addresses, and its volume and env hooks.
-func newNodeAgent(cfg NodeConfig, rt *Runtime) (*agent.Agent, *nodeHooks, error) {
+func newNodeAgent(cfg NodeConfig, rt *Runtime, kubeletLn net.Listener) (*agent.Agent, *nodeHooks, error) {
+	var kubeletPort int32
+	if kubeletLn != nil {
+		kubeletPort = int32(kubeletLn.Addr().(*net.TCPAddr).Port)
+	}
 	capacity, err := NodeCapacity(cfg.DataDir)
 	if err != nil {
 		return nil, nil, err
@@ -193,8 +254,10 @@ func newNodeAgent(cfg NodeConfig, rt *Runtime) (*agent.Agent, *nodeHooks, error)
 		NodeName: cfg.NodeName,
 		Client:   cfg.Client,
 		Runtime:  rt,
+		Prober:   prober.New(prober.Config{Execer: rt, Recorder: cfg.Recorder, Log: cfg.Log}),
 		Node: agent.NodeConfig{
 			Labels: cfg.Labels, Capacity: capacity, Addresses: addrs, SystemInfo: info,
+			KubeletPort: kubeletPort,
 		},
 		// Real containers take a while to start: show ContainerCreating.
 		ReportContainerCreating: true,

@@ -1,4 +1,4 @@
-package kubeletserver
+package kubeletserver_test
 
 import (
 	"bufio"
@@ -28,6 +28,7 @@ import (
 
 	"github.com/skiff-sh/skiff/internal/agent"
 	"github.com/skiff-sh/skiff/internal/agent/cri"
+	"github.com/skiff-sh/skiff/internal/agent/kubeletserver"
 	"github.com/skiff-sh/skiff/internal/image"
 	"github.com/skiff-sh/skiff/internal/runtime/containerd"
 	"github.com/skiff-sh/skiff/test/images"
@@ -41,24 +42,24 @@ func TestRealContainers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	runTestPod(ctx, t, rt)
-	c := startTestServer(t, rt, realPod)
-	rc := c.restConfig(t)
+	c := kubeletserver.StartTestServer(t, rt, realPod)
+	rc := restConfig(t, c)
 
 	t.Run("exec", func(t *testing.T) {
-		if out, err := execIn(ctx, rc, c.url, "busybox", "", "echo", "hi"); err != nil || out != "hi\n" {
+		if out, err := execIn(ctx, rc, c.URL(), "busybox", "", "echo", "hi"); err != nil || out != "hi\n" {
 			t.Errorf("echo hi = %q, %v", out, err)
 		}
-		if out, err := execIn(ctx, rc, c.url, "busybox", "hello\nworld\n", "cat"); err != nil || out != "hello\nworld\n" {
+		if out, err := execIn(ctx, rc, c.URL(), "busybox", "hello\nworld\n", "cat"); err != nil || out != "hello\nworld\n" {
 			t.Errorf("cat = %q, %v", out, err)
 		}
-		_, err := execIn(ctx, rc, c.url, "busybox", "", "sh", "-c", "exit 3")
+		_, err := execIn(ctx, rc, c.URL(), "busybox", "", "sh", "-c", "exit 3")
 		var exit utilexec.ExitError
 		if !errors.As(err, &exit) || exit.ExitStatus() != 3 {
 			t.Errorf("exit 3: %v", err)
 		}
 	})
-	t.Run("attach", func(t *testing.T) { checkAttach(ctx, t, rc, c.url) })
-	t.Run("port-forward", func(t *testing.T) { checkPortForward(ctx, t, rc, c.url) })
+	t.Run("attach", func(t *testing.T) { checkAttach(ctx, t, rc, c.URL()) })
+	t.Run("port-forward", func(t *testing.T) { checkPortForward(ctx, t, rc, c.URL()) })
 	t.Run("logs follow", func(t *testing.T) { checkFollowUntilExit(ctx, t, c, rc) })
 }
 
@@ -194,14 +195,14 @@ func runTestPod(ctx context.Context, t *testing.T, rt *cri.Runtime) {
 
 // restConfig is the API server's side: the cluster CA's system:masters
 // certificate, trusting the server's self-signed one.
-func (c *testCluster) restConfig(t *testing.T) *rest.Config {
+func restConfig(t *testing.T, c *kubeletserver.TestCluster) *rest.Config {
 	t.Helper()
-	certPEM, keyPEM, err := c.ca.ClientCert("kube-apiserver-kubelet-client", []string{"system:masters"})
+	certPEM, keyPEM, err := c.CA().ClientCert("kube-apiserver-kubelet-client", []string{"system:masters"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	serving := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.server.cfg.ServingCert.Certificate[0]})
-	return &rest.Config{Host: c.url, TLSClientConfig: rest.TLSClientConfig{CertData: certPEM, KeyData: keyPEM, CAData: serving}}
+	serving := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.ServingCertDER()})
+	return &rest.Config{Host: c.URL(), TLSClientConfig: rest.TLSClientConfig{CertData: certPEM, KeyData: keyPEM, CAData: serving}}
 }
 
 // execIn runs cmd in the test pod's container over SPDY, with stdin when
@@ -286,12 +287,12 @@ func checkPortForward(ctx context.Context, t *testing.T, rc *rest.Config, base s
 // checkFollowUntilExit follows busybox's log, makes it exit through an
 // exec, and expects its last line and the end of the stream: the follow
 // ends because the container did.
-func checkFollowUntilExit(ctx context.Context, t *testing.T, c *testCluster, rc *rest.Config) {
+func checkFollowUntilExit(ctx context.Context, t *testing.T, c *kubeletserver.TestCluster, rc *rest.Config) {
 	client, err := rest.HTTPClientFor(rc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequestWithContext(ctx, "GET", c.url+"/containerLogs/ns/web/busybox?follow=true&timestamps=true", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", c.URL()+"/containerLogs/ns/web/busybox?follow=true&timestamps=true", nil)
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -309,7 +310,7 @@ func checkFollowUntilExit(ctx context.Context, t *testing.T, c *testCluster, rc 
 		t.Errorf("line %q has no timestamp: %v", lines.Text(), err)
 	}
 	// Written after the request: only a follower sees it.
-	if _, err := execIn(ctx, rc, c.url, "busybox", "", "touch", "/stop"); err != nil {
+	if _, err := execIn(ctx, rc, c.URL(), "busybox", "", "touch", "/stop"); err != nil {
 		t.Fatal(err)
 	}
 	var last string
@@ -322,7 +323,7 @@ func checkFollowUntilExit(ctx context.Context, t *testing.T, c *testCluster, rc 
 	if err := lines.Err(); err != nil || last != "stopping" {
 		t.Errorf("last line %q, %v; want stopping and the end", last, err)
 	}
-	_, err = execIn(ctx, rc, c.url, "busybox", "", "true")
+	_, err = execIn(ctx, rc, c.URL(), "busybox", "", "true")
 	if err == nil || !strings.Contains(err.Error(), "is not running") {
 		t.Errorf("exec in the exited container: %v, want 'is not running'", err)
 	}
