@@ -177,15 +177,32 @@ func (c *cluster) kubectlErr(args ...string) (string, error) {
 
 // kubectlIn runs kubectl with stdin.
 func (c *cluster) kubectlIn(stdin string, args ...string) (string, error) {
+	return c.runKubectl(stdin, nil, args...)
+}
+
+// kubectlEnv runs kubectl with extra environment variables.
+func (c *cluster) kubectlEnv(env []string, args ...string) (string, error) {
+	return c.runKubectl("", env, args...)
+}
+
+func (c *cluster) runKubectl(stdin string, env []string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, skiffBin, append([]string{"kubectl"}, args...)...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig())
+	cmd.Env = append(append(os.Environ(), "KUBECONFIG="+c.kubeconfig()), env...)
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// kubectlCmd is a kubectl command to start (and stop) by hand, for
+// long-running ones such as logs -f and port-forward.
+func (c *cluster) kubectlCmd(args ...string) *exec.Cmd {
+	cmd := exec.Command(skiffBin, append([]string{"kubectl"}, args...)...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig())
+	return cmd
 }
 
 // eventually polls cond until it holds or 60 s pass.

@@ -3,12 +3,17 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -31,12 +36,15 @@ const (
 
 // TestRealPods runs `skiff server` with its node agent on containerd and
 // checks real pods end to end: two containers of one pod talking over
-// localhost, a ConfigMap consumed as env and as a file, a failing
-// container's exit code, a server restart that keeps containers running,
-// and that deleting pods leaves no container and no pod directory; once
-// the server stopped, its containerd and blackhole routes are gone too. The containers report through files they write into
-// emptyDir volumes, read here on the host (exec and logs do not exist
-// yet).
+// localhost and sharing an emptyDir, a ConfigMap consumed as env and as a
+// file, a failing container's exit code, then the checks of
+// realworkloads_test.go as subtests (init and sidecar order, OOMKilled,
+// live ConfigMap and Secret updates, StatefulSet data, pod-to-pod
+// traffic, CrashLoopBackOff, 50 pods leaving nothing behind), a SIGKILL
+// of the server while its pods keep serving, and that deleting pods
+// leaves no container and no pod directory; once the server stopped, its
+// containerd and blackhole routes are gone too. The containers report
+// through files they write into emptyDir volumes, read here on the host.
 func TestRealPods(t *testing.T) {
 	requireRealNode(t)
 	archives := buildTestImages(t)
@@ -100,6 +108,17 @@ func TestRealPods(t *testing.T) {
 		t.Fatal("injected failure")
 	}
 
+	crasher := startCrashLoop(t, client) // its back-off runs while the checks below do
+	t.Run("probes", func(t *testing.T) { checkProbes(t, c, client) })
+	t.Run("logs, exec, port-forward, cp", func(t *testing.T) { checkStreaming(t, c, client) })
+	t.Run("init and sidecar order", func(t *testing.T) { checkInitAndSidecar(t, c, client) })
+	t.Run("OOMKilled", func(t *testing.T) { checkOOMKilled(t, c, client) })
+	t.Run("ConfigMap and Secret updates", func(t *testing.T) { checkConfigUpdate(t, c, client) })
+	t.Run("StatefulSet data", func(t *testing.T) { checkStatefulSetData(t, c, client) })
+	t.Run("pod to pod", func(t *testing.T) { checkPodToPod(t, c, client) })
+	t.Run("CrashLoopBackOff", func(t *testing.T) { checkCrashLoop(t, c, client, crasher) })
+	t.Run("50 pods deleted", func(t *testing.T) { checkManyDeleted(t, c, client, socket) })
+
 	client = checkRestart(t, c, socket, sidecars.Name)
 
 	begin = time.Now()
@@ -124,17 +143,19 @@ func TestRealPods(t *testing.T) {
 	}
 }
 
-// checkRestart restarts the server: the node's containers keep running
-// and the new agent adopts them (same container IDs, no restarts). It
-// returns a client of the restarted server.
+// checkRestart kills the server (and its agent) with SIGKILL and starts
+// it again: the node's containers keep running and serving meanwhile, and
+// the new agent adopts them (same container IDs, no restarts). It returns
+// a client of the restarted server.
 func checkRestart(t *testing.T, c *cluster, socket, name string) kubernetes.Interface {
 	t.Helper()
 	ctx := context.Background()
 	client := c.client()
 	before, _ := client.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
 	running := containers(t, socket)
+	served, failed := serveCount(before.Status.PodIP)
 	begin := time.Now()
-	c.stop()
+	c.kill()
 	stopped := time.Now() // the old agent renews no more
 	c.start()
 	client = c.client()
@@ -142,6 +163,10 @@ func checkRestart(t *testing.T, c *cluster, socket, name string) kubernetes.Inte
 		l, err := client.CoordinationV1().Leases("kube-node-lease").Get(ctx, before.Spec.NodeName, metav1.GetOptions{})
 		return err == nil && l.Spec.RenewTime != nil && l.Spec.RenewTime.After(stopped)
 	})
+	ok, bad := served(), failed()
+	if ok == 0 || bad != 0 {
+		t.Errorf("while the agent was killed and restarted the pod answered %d requests and failed %d; want all to succeed", ok, bad)
+	}
 	if now := containers(t, socket); !slices.Equal(now, running) {
 		t.Errorf("containers after the restart = %v, want the same as before: %v", now, running)
 	}
@@ -151,8 +176,40 @@ func checkRestart(t *testing.T, c *cluster, socket, name string) kubernetes.Inte
 		after.Status.ContainerStatuses[0].RestartCount != 0 {
 		t.Errorf("after a restart the pod is %+v (%v), want it Running with the same containers", after.Status, err)
 	}
-	t.Logf("server restarted in %s", time.Since(begin).Round(time.Millisecond))
+	t.Logf("server killed and restarted in %s; the pod answered %d requests meanwhile", time.Since(begin).Round(time.Millisecond), ok)
 	return client
+}
+
+// serveCount sends requests to a pod's HTTP port from the host every 50ms
+// until the returned functions are read, counting answers and failures.
+func serveCount(ip string) (served, failed func() int) {
+	var ok, bad atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	hc := &http.Client{Timeout: 2 * time.Second}
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			resp, err := hc.Get("http://" + net.JoinHostPort(ip, "8080") + "/")
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			if err == nil && resp.StatusCode == http.StatusOK {
+				ok.Add(1)
+			} else {
+				bad.Add(1)
+			}
+		}
+	}()
+	var once sync.Once
+	finish := func() { once.Do(func() { close(stop); <-done }) }
+	return func() int { finish(); return int(ok.Load()) }, func() int { finish(); return int(bad.Load()) }
 }
 
 // requireRealNode skips unless this machine can run real pods.
