@@ -1,0 +1,47 @@
+package proxy
+
+import (
+	"context"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TestRoutesTo follows what the programmed rules send connections to: a
+// ready endpoint, not a terminating one while others are ready, and
+// nothing of a deleted Service.
+func TestRoutesTo(t *testing.T) {
+	h := newHarness(t, webService(), slice("default", "web", "web-1", map[string]int32{"http": 8080},
+		ep{ip: "10.244.0.11"}, ep{ip: "10.244.0.12"}))
+	for _, ip := range []string{"10.244.0.11", "10.244.0.12"} {
+		if !h.p.RoutesTo(ip) {
+			t.Errorf("RoutesTo(%s) = false for a ready endpoint", ip)
+		}
+	}
+	if h.p.RoutesTo("10.244.0.99") || h.p.RoutesTo("not an address") {
+		t.Error("RoutesTo reports an address no rule uses")
+	}
+
+	s := slice("default", "web", "web-1", map[string]int32{"http": 8080},
+		ep{ip: "10.244.0.11"}, ep{ip: "10.244.0.12", notReady: true, serving: true, terminating: true})
+	if _, err := h.client.DiscoveryV1().EndpointSlices("default").Update(context.Background(), s, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitDirty("default/web")
+	if !h.p.RoutesTo("10.244.0.12") {
+		t.Error("RoutesTo changed before the rules were synced")
+	}
+	h.sync()
+	if h.p.RoutesTo("10.244.0.12") || !h.p.RoutesTo("10.244.0.11") {
+		t.Error("after the sync, the terminating endpoint is still routed to, or the ready one is not")
+	}
+
+	if err := h.client.CoreV1().Services("default").Delete(context.Background(), "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitDirty("default/web")
+	h.sync()
+	if h.p.RoutesTo("10.244.0.11") {
+		t.Error("a deleted Service's endpoint is still routed to")
+	}
+}
