@@ -4,21 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/skiff-sh/skiff/internal/agent"
 	"github.com/skiff-sh/skiff/internal/agent/cri"
+	"github.com/skiff-sh/skiff/internal/agent/cri/critest"
 	"github.com/skiff-sh/skiff/internal/agent/imagegc"
 	"github.com/skiff-sh/skiff/internal/image"
 	"github.com/skiff-sh/skiff/internal/server/servertest"
@@ -30,14 +27,7 @@ import (
 // with ErrImagePull then ImagePullBackOff, pull policy Never on an absent
 // image gives ErrImageNeverPull, and Always asks the registry again.
 func TestImagePulls(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("containerd needs root")
-	}
-	for _, bin := range []string{"containerd", "runc", "ctr"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not installed (scripts/install-deps.sh)", bin)
-		}
-	}
+	critest.RequireRealNode(t)
 	reg := startRegistry(t, "alice", "s3cret")
 	archive := testServerArchive(t)
 	private := reg.push(t, archive, images.TestServerRef, "testserver:1")
@@ -47,7 +37,7 @@ func TestImagePulls(t *testing.T) {
 	events := &eventLog{}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	runTestNode(t, ctx, s.Client, events)
+	critest.RunNode(t, ctx, cri.NodeConfig{NodeName: "img-0", Client: s.Client, DataDir: critest.ShortDir(t, "skimg"), Recorder: events})
 	cs := s.Client.CoreV1()
 	auths, _ := json.Marshal(map[string]any{"auths": map[string]any{reg.host: map[string]string{"username": "alice", "password": "s3cret"}}})
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "regcred", Namespace: "default"},
@@ -87,35 +77,6 @@ func TestImagePulls(t *testing.T) {
 	t.Logf("events:\n%s", events)
 	for _, name := range []string{"no-secret", "with-secret", "never", "always"} {
 		deletePod(t, ctx, cs, name)
-	}
-}
-
-// runTestNode runs RunNode on a fresh data dir until t ends.
-func runTestNode(t *testing.T, ctx context.Context, client kubernetes.Interface, events *eventLog) {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "skimg") // short: sun_path limit
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	nodeCtx, stopNode := context.WithCancel(ctx)
-	ready, done := make(chan struct{}), make(chan error, 1)
-	go func() {
-		done <- cri.RunNode(nodeCtx, cri.NodeConfig{NodeName: "img-0", Client: client, DataDir: dir, Recorder: events, Ready: ready})
-	}()
-	t.Cleanup(func() {
-		stopNode()
-		if err := <-done; err != nil {
-			t.Errorf("RunNode: %v", err)
-		}
-	})
-	select {
-	case <-ready:
-	case err := <-done:
-		done <- err
-		t.Fatalf("RunNode returned early: %v", err)
-	case <-ctx.Done():
-		t.Fatal("node not ready")
 	}
 }
 
@@ -198,7 +159,7 @@ func TestImageGC(t *testing.T) {
 	if err := image.Build(unused, image.Spec{Files: []image.File{{Path: "/hello", Content: []byte("hi")}}, Cmd: []string{"/hello"}}, &buf); err != nil {
 		t.Fatal(err)
 	}
-	if err := (image.Ctr{Address: filepath.Join(n.dir, "containerd", "containerd.sock")}).Import(ctx, &buf); err != nil {
+	if err := (image.Ctr{Address: n.sup.Config().SocketPath()}).Import(ctx, &buf); err != nil {
 		t.Fatal(err)
 	}
 	sc := &agent.SandboxConfig{PodUID: "gc-1", PodName: "gc", PodNamespace: "ns", Hostname: "gc", HostNetwork: true}

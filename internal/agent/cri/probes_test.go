@@ -1,14 +1,10 @@
 package cri_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,7 +19,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/skiff-sh/skiff/internal/agent/cri"
-	"github.com/skiff-sh/skiff/internal/image"
+	"github.com/skiff-sh/skiff/internal/agent/cri/critest"
 	"github.com/skiff-sh/skiff/internal/server/servertest"
 	"github.com/skiff-sh/skiff/test/images"
 )
@@ -35,19 +31,14 @@ import (
 // probe kills the container, which restarts (restartCount rises) with
 // the events saying why.
 func TestProbes(t *testing.T) {
-	requireRoot(t)
+	critest.RequireRealNode(t, "/bin/busybox")
 	s := servertest.Start(t, servertest.Options{})
-	dir, err := os.MkdirTemp("", "skprb") // short: sun_path limit
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := critest.ShortDir(t, "skprb")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	rec := record.NewFakeRecorder(10000)
-	runNode(t, ctx, cri.NodeConfig{NodeName: "real-0", Client: s.Client, DataDir: dir, Recorder: rec})
-	importTestServer(t, ctx, filepath.Join(dir, "containerd", "containerd.sock"))
-	importBusybox(t, ctx, filepath.Join(dir, "containerd", "containerd.sock"))
+	critest.RunNode(t, ctx, cri.NodeConfig{NodeName: "real-0", Client: s.Client, DataDir: dir, Recorder: rec})
+	critest.ImportTestImages(t, filepath.Join(dir, "containerd", "containerd.sock"), "testserver.tar", "busybox.tar")
 
 	port := freePort(t)
 	probe := func(path string, failures int32) *corev1.Probe {
@@ -70,7 +61,7 @@ func TestProbes(t *testing.T) {
 			}, {
 				// Exec through CRI: a postStart hook the readiness probe
 				// depends on, and a preStop hook that fails (exit 1).
-				Name: "hooks", Image: busyboxRef, ImagePullPolicy: corev1.PullIfNotPresent,
+				Name: "hooks", Image: images.BusyboxRef, ImagePullPolicy: corev1.PullIfNotPresent,
 				Command: []string{"/bin/busybox", "sleep", "3600"},
 				Lifecycle: &corev1.Lifecycle{
 					PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"/bin/busybox", "touch", "/tmp/started"}}},
@@ -115,7 +106,7 @@ func TestProbes(t *testing.T) {
 	if err := pods.Delete(ctx, "probed", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	err = wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		_, err := pods.Get(ctx, "probed", metav1.GetOptions{})
 		return err != nil, nil
 	})
@@ -139,88 +130,6 @@ func TestProbes(t *testing.T) {
 	}
 	if strings.Contains(all, "FailedPostStartHook") {
 		t.Errorf("postStart hook failed:\n%s", all)
-	}
-}
-
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("containerd needs root")
-	}
-	for _, bin := range []string{"containerd", "runc", "ctr"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not installed (scripts/install-deps.sh)", bin)
-		}
-	}
-}
-
-// runNode runs a whole node until the test ends.
-func runNode(t *testing.T, ctx context.Context, cfg cri.NodeConfig) {
-	t.Helper()
-	nodeCtx, stop := context.WithCancel(ctx)
-	ready, done := make(chan struct{}), make(chan error, 1)
-	cfg.Ready = ready
-	go func() { done <- cri.RunNode(nodeCtx, cfg) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("RunNode: %v", err)
-		}
-	})
-	select {
-	case <-ready:
-	case err := <-done:
-		done <- err
-		t.Fatalf("RunNode returned early: %v", err)
-	case <-ctx.Done():
-		t.Fatal("node not ready")
-	}
-}
-
-// importTestServer builds test/images/testserver and imports it as
-// images.TestServerRef.
-func importTestServer(t *testing.T, ctx context.Context, socket string) {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "testserver")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/skiff-sh/skiff/test/images/testserver")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building testserver: %v\n%s", err, out)
-	}
-	body, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	spec := image.Spec{
-		Files:      []image.File{{Path: "/testserver", Mode: 0o755, Content: body}, {Path: "/tmp", Mode: fs.ModeDir | 0o1777}},
-		Entrypoint: []string{"/testserver"},
-	}
-	if err := image.Build(images.TestServerRef, spec, &buf); err != nil {
-		t.Fatal(err)
-	}
-	if err := (image.Ctr{Address: socket}).Import(ctx, &buf); err != nil {
-		t.Fatal(err)
-	}
-}
-
-const busyboxRef = "skiff.local/busybox-probes:test"
-
-// importBusybox imports the host's static busybox alone (no applet
-// links: commands name /bin/busybox).
-func importBusybox(t *testing.T, ctx context.Context, socket string) {
-	t.Helper()
-	body, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		t.Skipf("no static busybox (apt-get install busybox-static): %v", err)
-	}
-	var buf bytes.Buffer
-	spec := image.Spec{Files: []image.File{{Path: "/bin/busybox", Mode: 0o755, Content: body}, {Path: "/tmp", Mode: fs.ModeDir | 0o1777}}}
-	if err := image.Build(busyboxRef, spec, &buf); err != nil {
-		t.Fatal(err)
-	}
-	if err := (image.Ctr{Address: socket}).Import(ctx, &buf); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/skiff-sh/skiff/internal/agent/cri/critest"
 )
 
 // testRegistry is go-containerregistry's in-memory OCI registry served on
@@ -80,12 +81,7 @@ func (r *testRegistry) push(t *testing.T, archive, src, repo string) string {
 // returns the test server's archive.
 func testServerArchive(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	out, err := exec.Command("go", "run", "github.com/skiff-sh/skiff/test/images/build", dir).CombinedOutput()
-	if err != nil {
-		t.Fatalf("building test images: %v\n%s", err, out)
-	}
-	return filepath.Join(dir, "testserver.tar")
+	return filepath.Join(critest.BuildTestImages(t), "testserver.tar")
 }
 
 // eventLog is a record.EventRecorder that keeps "Reason: message" lines.

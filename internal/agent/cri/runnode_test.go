@@ -2,8 +2,6 @@ package cri_test
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -12,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/skiff-sh/skiff/internal/agent/cri"
+	"github.com/skiff-sh/skiff/internal/agent/cri/critest"
 	"github.com/skiff-sh/skiff/internal/image"
 	"github.com/skiff-sh/skiff/internal/server/servertest"
 )
@@ -21,41 +20,12 @@ import (
 // until it is Running and Ready, then deletes it. (Pod networking needs
 // the node's pod CIDR and its bridge, which the network package tests.)
 func TestRunNode(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("containerd needs root")
-	}
-	for _, bin := range []string{"containerd", "runc", "ctr"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not installed (scripts/install-deps.sh)", bin)
-		}
-	}
+	critest.RequireRealNode(t)
 	s := servertest.Start(t, servertest.Options{})
-	dir, err := os.MkdirTemp("", "sknode") // short: sun_path limit
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := critest.ShortDir(t, "sknode")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	nodeCtx, stopNode := context.WithCancel(ctx)
-	ready, done := make(chan struct{}), make(chan error, 1)
-	go func() {
-		done <- cri.RunNode(nodeCtx, cri.NodeConfig{NodeName: "real-0", Client: s.Client, DataDir: dir, Ready: ready})
-	}()
-	t.Cleanup(func() {
-		stopNode()
-		if err := <-done; err != nil {
-			t.Errorf("RunNode: %v", err)
-		}
-	})
-	select {
-	case <-ready:
-	case err := <-done:
-		done <- err
-		t.Fatalf("RunNode returned early: %v", err)
-	case <-ctx.Done():
-		t.Fatal("node not ready")
-	}
+	critest.RunNode(t, ctx, cri.NodeConfig{NodeName: "real-0", Client: s.Client, DataDir: dir})
 	node, err := s.Client.CoreV1().Nodes().Get(ctx, "real-0", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -10,9 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -28,9 +25,8 @@ import (
 
 	"github.com/skiff-sh/skiff/internal/agent"
 	"github.com/skiff-sh/skiff/internal/agent/cri"
+	"github.com/skiff-sh/skiff/internal/agent/cri/critest"
 	"github.com/skiff-sh/skiff/internal/agent/kubeletserver"
-	"github.com/skiff-sh/skiff/internal/image"
-	"github.com/skiff-sh/skiff/internal/runtime/containerd"
 	"github.com/skiff-sh/skiff/test/images"
 )
 
@@ -75,91 +71,13 @@ var realPod = &corev1.Pod{
 // when t ends.
 func startContainerd(t *testing.T) *cri.Runtime {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("containerd needs root")
-	}
-	for _, bin := range []string{"containerd", "runc", "ctr", "ip", "/bin/busybox", filepath.Join(containerd.DefaultCNIBinDir, "bridge")} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not installed (scripts/install-deps.sh)", bin)
-		}
-	}
-	dir, err := os.MkdirTemp("", "skkls") // short: sun_path limit
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	bridge := fmt.Sprintf("skkls%d", os.Getpid()%100000)
-	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", bridge).Run() })
-	conf := fmt.Sprintf(`{"cniVersion": "0.4.0", "name": "skiff-kls-test", "plugins": [{
-  "type": "bridge", "bridge": %q, "isGateway": false, "ipMasq": false,
-  "ipam": {"type": "host-local", "dataDir": %q, "ranges": [[{"subnet": "10.253.%d.0/24"}]]}}]}`,
-		bridge, filepath.Join(dir, "ipam"), os.Getpid()%250)
-	confDir := filepath.Join(dir, "cni", "conf")
-	if err := os.MkdirAll(confDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(confDir, "10-test.conflist"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sup, err := containerd.New(containerd.Config{Dir: filepath.Join(dir, "containerd"), PauseImage: image.PauseRef}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sup.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("containerd supervisor: %v", err)
-		}
-	})
-	select {
-	case <-sup.Ready():
-	case err := <-done:
-		done <- err
-		t.Fatalf("containerd did not start: %v", err)
-	}
-	importImages(t, image.Ctr{Address: sup.Config().SocketPath()})
-	rt, err := cri.New(context.Background(), cri.Config{Endpoint: sup.Endpoint(), LogDir: filepath.Join(dir, "pod-logs"), CgroupDriver: sup.Config().CgroupDriver})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx := context.Background()
-		sbs, err := rt.ListPodSandboxes(ctx, agent.SandboxFilter{})
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-		for _, sb := range sbs {
-			if err := rt.RemovePodSandbox(ctx, sb.ID); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
-		_ = rt.Close(ctx)
-	})
-	return rt
-}
-
-// importImages builds the test images (test/images/build) and imports
-// them with the pause image.
-func importImages(t *testing.T, ctr image.Ctr) {
-	t.Helper()
-	dir := t.TempDir()
-	if out, err := exec.Command("go", "run", "github.com/skiff-sh/skiff/test/images/build", dir).CombinedOutput(); err != nil {
-		t.Fatalf("building the test images: %v\n%s", err, out)
-	}
-	for _, name := range []string{"pause.tar", "busybox.tar", "testserver.tar"} {
-		f, err := os.Open(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = ctr.Import(context.Background(), f)
-		f.Close()
-		if err != nil {
-			t.Fatalf("importing %s: %v", name, err)
-		}
-	}
+	critest.RequireRealNode(t, "/bin/busybox")
+	critest.RequireBridge(t)
+	dir := critest.ShortDir(t, "skkls")
+	critest.BridgeNetwork(t, dir, "skkls", 253)
+	sup := critest.StartSupervised(t, dir)
+	critest.ImportTestImages(t, sup.Config().SocketPath(), "pause.tar", "busybox.tar", "testserver.tar")
+	return critest.Runtime(t, sup, dir)
 }
 
 // runTestPod runs realPod with two containers: busybox, which logs
