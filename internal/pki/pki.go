@@ -29,6 +29,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 )
 
@@ -109,6 +110,13 @@ type Bundle struct {
 	caKey crypto.Signer
 	now   func() time.Time
 	log   *slog.Logger
+
+	servingMu sync.Mutex // guards the fields below
+	// servingWant is what the serving certificate must cover: Ensure's
+	// options plus AddServingIPs' addresses; current is the certificate
+	// last loaded or issued.
+	servingWant sanSet
+	current     tls.Certificate
 }
 
 // PathsFor returns where Ensure keeps its files for a data directory.
@@ -170,6 +178,7 @@ func Ensure(dir string, opts Options) (*Bundle, error) {
 	if b.Serving, err = b.ensureServing(want); err != nil {
 		return nil, err
 	}
+	b.servingWant, b.current = want, b.Serving
 	adminCert, adminKey, err := b.ensureClient("admin", paths.AdminCert, paths.AdminKey, AdminUser, AdminGroup)
 	if err != nil {
 		return nil, err

@@ -13,4 +13,14 @@
 // loopback listener as system:node:<name> (in the admin group until node
 // authorization exists). It installs blackhole routes for the cluster and
 // service ranges at start and removes them at stop.
+//
+// The server also owns Service default/kubernetes, its Endpoints and its
+// EndpointSlice (kubernetesservice.go, as upstream's bootstrap controller
+// and endpoint reconciler), and the advertise address they publish
+// (advertise.go): --advertise-address, else the own node's pod gateway
+// once node IPAM assigned its pod CIDR, else the bind address unless it is
+// loopback. The API server also listens on the advertise address
+// (IP_FREEBIND: the bridge gets the gateway only with the first pod) and
+// its serving certificate is extended to cover it while serving. It knowingly
+// differs from upstream in publishing only itself (no lease per API server).
 package server

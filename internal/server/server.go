@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/client-go/informers"
@@ -39,6 +40,12 @@ type Config struct {
 	DataDir     string
 	BindAddress string
 	HTTPSPort   int
+	// AdvertiseAddress is where pods reach the API server: the endpoint of
+	// Service default/kubernetes, served as well as BindAddress. Empty
+	// means the real node's pod gateway (the first address of its pod
+	// CIDR) when Agent is set, else BindAddress unless it is loopback, in
+	// which case the Service gets no endpoints.
+	AdvertiseAddress string
 	// Agent runs a real node in this process, on containerd through CRI;
 	// nil runs none (`skiff server --disable-agent`, and every test
 	// server).
@@ -77,6 +84,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("invalid --service-cidr %q: %w", cfg.ServiceCIDR, err)
 	}
+	advertise, err := parseAdvertiseAddress(cfg.AdvertiseAddress, serviceCIDR)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data dir: %w", err)
 	}
@@ -88,11 +99,16 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}
 	defer ln.Close()
-	bundle, err := pki.Ensure(cfg.DataDir, pki.Options{
+	pkiOpts := pki.Options{
 		BindAddress: cfg.BindAddress,
 		Port:        ln.Addr().(*net.TCPAddr).Port,
 		ServiceIP:   net.IP(serviceCIDR.Addr().Next().AsSlice()),
-	})
+		Log:         log,
+	}
+	if advertise.IsValid() {
+		pkiOpts.ExtraSANs = []string{advertise.String()}
+	}
+	bundle, err := pki.Ensure(cfg.DataDir, pkiOpts)
 	if err != nil {
 		return err
 	}
@@ -148,22 +164,28 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	go storage.RunCompactor(runCtx, store, interval, log.With("component", "compactor"))
 
+	// The certificate can change while serving: the node's pod gateway
+	// becomes an advertise address, and a SAN, only once node IPAM ran.
+	var serving atomic.Pointer[tls.Certificate]
+	serving.Store(&bundle.Serving)
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		// Watches end when the server stops, not only when clients leave.
 		BaseContext: func(net.Listener) context.Context { return runCtx },
 		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		TLSConfig: &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{bundle.Serving},
-			ClientAuth:   tls.VerifyClientCertIfGiven,
-			ClientCAs:    bundle.CAPool,
-			NextProtos:   []string{"h2", "http/1.1"},
-		},
+		TLSConfig:   servingTLSConfig(bundle, &serving),
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.ServeTLS(ln, "", "") }()
+	adv, err := startKubernetesService(runCtx, bootstrapConfig{
+		bundle: bundle, loopback: ln.Addr(), srv: srv, cert: &serving, serviceCIDR: serviceCIDR,
+		bind: bindAddr(cfg.BindAddress), advertise: advertise, agent: cfg.Agent, log: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer adv.close()
 	if cfg.SimulatedNodes > 0 {
 		if err := startSimulatedNodes(runCtx, bundle, ln.Addr(), cfg.SimulatedNodes, log); err != nil {
 			return err
@@ -204,6 +226,19 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Warn("shutting down HTTP server", "err", err)
 	}
 	return nil
+}
+
+// servingTLSConfig serves the certificate cert points at, which may be
+// swapped while serving, and verifies client certificates against the
+// cluster CA.
+func servingTLSConfig(bundle *pki.Bundle, cert *atomic.Pointer[tls.Certificate]) *tls.Config {
+	return &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert.Load(), nil },
+		ClientAuth:     tls.VerifyClientCertIfGiven,
+		ClientCAs:      bundle.CAPool,
+		NextProtos:     []string{"h2", "http/1.1"},
+	}
 }
 
 // startControlPlane starts the controllers (behind leader election) in the
