@@ -7,7 +7,7 @@ LDFLAGS   := -s -w -X github.com/skiff-sh/skiff/internal/version.Version=$(VERSI
              -X github.com/skiff-sh/skiff/internal/version.GitCommit=$(COMMIT)
 FUZZTIME  ?= 10s
 
-.PHONY: help build run test lint test-unit test-e2e fuzz bench bench-api bench-scale bench-pods images clean
+.PHONY: help build run test lint test-unit test-e2e fuzz bench bench-api bench-scale bench-pods bench-services images clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-12s %s\n", $$1, $$2}'
@@ -34,7 +34,7 @@ fuzz: ## run each fuzz target briefly (FUZZTIME, default 10s)
 	$(GO) test -run '^$$' -fuzz '^FuzzKeys$$' -fuzztime $(FUZZTIME) ./internal/storage/bolt/
 	$(GO) test -run '^$$' -fuzz '^FuzzRequestDecoding$$' -fuzztime $(FUZZTIME) ./internal/apiserver/
 
-bench: bench-api bench-scale bench-pods ## all benchmarks
+bench: bench-api bench-scale bench-pods bench-services ## all benchmarks
 
 bench-api: build ## API server benchmark (issue 2 targets)
 	$(GO) run ./bench/api -skiff $(BIN)
@@ -44,6 +44,9 @@ bench-scale: build ## control plane benchmark: 100 simulated nodes, a 10,000-rep
 
 bench-pods: build images ## pod startup benchmark on a real node, as root: 100 pods, agent RSS and idle CPU (issue 4 targets)
 	$(GO) run ./bench/pods -skiff $(BIN)
+
+bench-services: build images ## service networking on a real node, as root: direct vs ClusterIP vs Ingress, endpoint change latency (issue 5 targets)
+	$(GO) run ./bench/services -skiff $(BIN)
 
 images: ## build the test images (testserver, busybox, pause) into build/images
 	$(GO) run ./test/images/build build/images

@@ -21,12 +21,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -34,11 +30,10 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
 	"github.com/skiff-sh/skiff/bench/internal/proc"
-	"github.com/skiff-sh/skiff/internal/network/cni"
+	"github.com/skiff-sh/skiff/bench/internal/realnode"
 	"github.com/skiff-sh/skiff/test/images"
 )
 
@@ -59,114 +54,15 @@ func main() {
 	}
 }
 
-// node is the control plane and one real node, each its own process.
-type node struct {
-	dir           string
-	server, agent *exec.Cmd
-	bridgeExisted bool
-}
-
-func start(bin, dir string) (*node, error) {
-	port, err := proc.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	n := &node{dir: dir, bridgeExisted: linkExists(cni.BridgeName)}
-	n.server = exec.Command(bin, "server", "--data-dir", filepath.Join(dir, "server"), "--https-port", strconv.Itoa(port),
-		"--disable-agent", "--cluster-cidr", "10.199.0.0/16", "--service-cidr", "10.198.0.0/16")
-	n.server.Stderr = n.logFile("server.log")
-	if err := n.server.Start(); err != nil {
-		return nil, fmt.Errorf("starting the server: %w", err)
-	}
-	kubeconfig := filepath.Join(dir, "server", "kubeconfig.yaml")
-	if err := proc.WaitFor(20*time.Second, func() bool { _, err := os.Stat(kubeconfig); return err == nil }); err != nil {
-		n.stop()
-		return nil, fmt.Errorf("waiting for the kubeconfig: %w", err)
-	}
-	n.agent = exec.Command(bin, "agent", "--runtime=cri", "--kubeconfig", kubeconfig, "--node-name", "bench-node")
-	n.agent.Env = append(os.Environ(), "SKIFF_DATA_DIR="+filepath.Join(dir, "agent"))
-	n.agent.Stderr = n.logFile("agent.log")
-	if err := n.agent.Start(); err != nil {
-		n.stop()
-		return nil, fmt.Errorf("starting the agent: %w", err)
-	}
-	return n, nil
-}
-
-// logFile is where a process's log goes: the benchmark prints figures,
-// and on failure the logs' paths.
-func (n *node) logFile(name string) *os.File {
-	f, err := os.Create(filepath.Join(n.dir, name))
-	if err != nil {
-		return nil
-	}
-	return f
-}
-
-func (n *node) socket() string {
-	return filepath.Join(n.dir, "agent", "containerd", "containerd.sock")
-}
-
-// stop ends the agent (which stops its containerd) and the server, then
-// removes the pod bridge if the benchmark created it.
-func (n *node) stop() {
-	for _, c := range []*exec.Cmd{n.agent, n.server} {
-		if c != nil && c.Process != nil {
-			_ = c.Process.Signal(syscall.SIGTERM)
-			_ = c.Wait()
-		}
-	}
-	if !n.bridgeExisted && linkExists(cni.BridgeName) {
-		_ = exec.Command("ip", "link", "delete", cni.BridgeName).Run()
-	}
-}
-
-func linkExists(name string) bool {
-	_, err := os.Stat(filepath.Join("/sys/class/net", name))
-	return err == nil
-}
-
 func run(bin, imageDir string, count int, interval, idle time.Duration) (err error) {
-	dir, err := os.MkdirTemp("", "skbp") // short: containerd's socket path
-	if err != nil {
-		return err
-	}
-	n, err := start(bin, dir)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		n.stop()
-		if err == nil {
-			os.RemoveAll(dir)
-		} else {
-			fmt.Fprintf(os.Stderr, "logs kept in %s\n", dir)
-		}
-	}()
-	if err := proc.WaitFor(30*time.Second, func() bool { _, err := os.Stat(n.socket()); return err == nil }); err != nil {
-		return fmt.Errorf("waiting for containerd: %w", err)
-	}
-	archives, _ := filepath.Glob(filepath.Join(imageDir, "*.tar"))
-	if len(archives) == 0 {
-		return fmt.Errorf("no image archives in %s (make images)", imageDir)
-	}
-	if out, err := exec.Command(bin, append([]string{"image", "import", "--container-runtime-endpoint", n.socket()}, archives...)...).CombinedOutput(); err != nil {
-		return fmt.Errorf("skiff image import: %w\n%s", err, out)
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "server", "kubeconfig.yaml"))
-	if err != nil {
-		return err
-	}
-	cfg.QPS, cfg.Burst = -1, 0
-	client, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
 	ctx := context.Background()
-	if err := proc.WaitFor(time.Minute, func() bool { return nodeReady(ctx, client) }); err != nil {
-		return fmt.Errorf("waiting for the node to be Ready: %w", err)
+	n, err := realnode.Start(ctx, realnode.Options{Bin: bin, ImageDir: imageDir, SeparateAgent: true})
+	if err != nil {
+		return err
 	}
-	agentPID := n.agent.Process.Pid
+	defer func() { n.Stop(err != nil) }()
+	client := n.Client
+	agentPID := n.Agent.Process.Pid
 	fmt.Printf("node Ready; agent RSS before pods: %.1f MB (private %.1f MB)\n", proc.RSSMB(agentPID), proc.RSSAnonMB(agentPID))
 
 	for round, gap := range []time.Duration{interval, 0} {
@@ -265,19 +161,6 @@ func pod(name string) *corev1.Pod {
 			}},
 		},
 	}
-}
-
-func nodeReady(ctx context.Context, client kubernetes.Interface) bool {
-	n, err := client.CoreV1().Nodes().Get(ctx, "bench-node", metav1.GetOptions{})
-	if err != nil || n.Spec.PodCIDR == "" {
-		return false
-	}
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // watcher records when each pod was created (just before its create call)
