@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"time"
@@ -79,17 +80,29 @@ type Config struct {
 	Volumes Volumes
 	Env     EnvResolver
 	// ResolvConf is the host's resolv.conf, which pods with dnsPolicy
-	// Default (and ClusterFirst, as no cluster DNS exists yet) get; empty
-	// leaves DNS to the runtime unless the pod sets dnsConfig.
+	// Default get (and ClusterFirst without ClusterDNS); its search
+	// domains follow the cluster's for ClusterFirst. Empty leaves DNS to
+	// the runtime unless the pod sets dnsConfig or uses cluster DNS.
 	ResolvConf string
+	// ClusterDNS are the nameservers of ClusterFirst pods, the kubelet's
+	// --cluster-dns (the kube-dns Service's IP); empty makes ClusterFirst
+	// fall back to Default, as the kubelet does.
+	ClusterDNS []string
+	// ClusterDomain is the kubelet's --cluster-domain, the root of
+	// ClusterFirst pods' search list; empty means cluster.local.
+	ClusterDomain string
 	// WaitPodCIDR polls the Node every 200ms from registration until the
 	// control plane assigns its pod CIDR, as the kubelet's
 	// fastNodeStatusUpdate does, so that pod networking is configured at
 	// once rather than at the next status update (10s). A real node sets
 	// it; thousands of simulated ones would only add load.
 	WaitPodCIDR bool
-	Clock       clock.WithTicker
-	Log         *slog.Logger
+	// TerminationGate, when set, runs before a deleted pod's containers
+	// are signalled, and returns once no data path sends it new traffic
+	// (see termination.go). Its time counts against the grace period.
+	TerminationGate func(ctx context.Context, pod *corev1.Pod) error
+	Clock           clock.WithTicker
+	Log             *slog.Logger
 }
 
 // NodeConfig is what the agent registers its Node with.

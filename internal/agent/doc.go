@@ -79,10 +79,13 @@
 //     on every sync of a running pod rather than on a separate timer, and
 //     removed once the pod has left the node. Volumes of a pod deleted
 //     while the agent was down are not found again (no orphan scan).
-//   - DNS: no cluster DNS exists, so ClusterFirst falls back to Default,
-//     the host's resolv.conf (Config.ResolvConf), as the kubelet does
-//     without --cluster-dns; pod dnsConfig is merged in, None uses it
-//     alone.
+//   - DNS: as the kubelet's GetPodDNS, ClusterFirst pods get
+//     Config.ClusterDNS, "<ns>.svc.<domain> svc.<domain> <domain>" plus
+//     the host's search domains, and ndots:5; without ClusterDNS they fall
+//     back to Default, the host's resolv.conf (Config.ResolvConf). Pod
+//     dnsConfig is merged in, None uses it alone. An empty ResolvConf
+//     leaves the runtime's default where the kubelet would write
+//     127.0.0.1.
 //   - No eviction under node pressure, no graceful node shutdown, no
 //     static pods, no in-place resize; container statuses carry no
 //     resources, volumeMounts or user.

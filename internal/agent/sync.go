@@ -154,7 +154,8 @@ func (a *Agent) terminatePod(ctx context.Context, pod *corev1.Pod, st podState) 
 	}
 	// No probe may kill a container that is shutting down anyway.
 	a.forgetProbes(pod.UID)
-	if err := a.stopContainers(ctx, pod, st, gracePeriod(pod)); err != nil {
+	grace := a.awaitTermination(ctx, pod, st, gracePeriod(pod))
+	if err := a.stopContainers(ctx, pod, st, grace); err != nil {
 		return err
 	}
 	ips := sandboxIPs(st)
