@@ -144,7 +144,7 @@ func ConfList(dataDir string, podCIDRs []netip.Prefix, opts Options) ([]byte, er
 		CNIVersion: CNIVersion,
 		Name:       NetworkName,
 		Plugins: []any{
-			bridgeConf{Type: "bridge", Bridge: BridgeName, IsGateway: true, IPMasq: true, HairpinMode: true, MTU: opts.MTU, IPAM: im},
+			bridgeConf{Type: "bridge", Bridge: BridgeName, IsGateway: true, IPMasq: false, HairpinMode: true, MTU: opts.MTU, IPAM: im},
 			portmapConf{Type: "portmap", Capabilities: map[string]bool{"portMappings": true}, SNAT: true},
 		},
 	}

@@ -26,7 +26,7 @@ func TestConfListShape(t *testing.T) {
 		t.Fatalf("list = %s", data)
 	}
 	br, pm := got.Plugins[0], got.Plugins[1]
-	if br["type"] != "bridge" || br["bridge"] != BridgeName || br["isGateway"] != true || br["ipMasq"] != true {
+	if br["type"] != "bridge" || br["bridge"] != BridgeName || br["isGateway"] != true || br["ipMasq"] != false {
 		t.Errorf("bridge plugin = %v", br)
 	}
 	im := br["ipam"].(map[string]any)

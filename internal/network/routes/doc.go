@@ -1,5 +1,6 @@
-// Package routes sets up the node's own routing for pod networking: the
-// blackhole routes for the cluster (pod) CIDR and the service CIDR, and
+// Package routes sets up the node's own routing for pod networking: a
+// blackhole route for the cluster (pod) CIDR, a local route for the
+// service CIDR (see Blackholes for why not a blackhole), and
 // the kernel settings forwarding needs (ip_forward, and
 // bridge-nf-call-iptables where br_netfilter is loaded).
 //
@@ -10,7 +11,8 @@
 // reaches the network the machine sits on. The routes carry protocol
 // Protocol and metric Metric, so Remove deletes exactly Skiff's own, and
 // a route someone else installed to the same prefix (metric 0) is never
-// replaced and keeps winning.
+// replaced and keeps winning. The service range's local route lives in
+// the local table and so takes precedence over any route to that range.
 //
 // What it owns: those routes, installed when the agent starts and removed
 // when it stops, and the sysctls it sets to 1 (which it leaves set on

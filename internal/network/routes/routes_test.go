@@ -50,7 +50,7 @@ func nodeNS(t *testing.T) (*netnstest.NetNS, *netlink.Handle, netlink.Link) {
 	for _, r := range []*netlink.Route{
 		{Dst: mustNet("0.0.0.0/0"), Gw: net.ParseIP("192.0.2.1"), LinkIndex: link.Attrs().Index},
 		{Dst: mustNet("10.42.7.0/24"), LinkIndex: link.Attrs().Index, Scope: netlink.SCOPE_LINK},
-		// Someone else's route to the service CIDR: must survive.
+		// Someone else's route to the service CIDR: must survive Remove.
 		{Dst: mustNet("10.43.0.0/16"), LinkIndex: link.Attrs().Index, Scope: netlink.SCOPE_LINK},
 	} {
 		if err := h.RouteAdd(r); err != nil {
@@ -85,9 +85,10 @@ func lookup(t *testing.T, h *netlink.Handle, ip string) (int, int) {
 func TestBlackholesDropUnclaimedClusterAddresses(t *testing.T) {
 	netnstest.RequireRoot(t)
 	_, h, link := nodeNS(t)
-	b := Blackholes{Handle: h, Prefixes: []netip.Prefix{
-		netip.MustParsePrefix("10.42.0.0/16"), netip.MustParsePrefix("10.43.0.0/16"), netip.MustParsePrefix("fd00:42::/56"),
-	}}
+	b := Blackholes{Handle: h,
+		Prefixes: []netip.Prefix{netip.MustParsePrefix("10.42.0.0/16"), netip.MustParsePrefix("fd00:42::/56")},
+		Local:    []netip.Prefix{netip.MustParsePrefix("10.43.0.0/16")},
+	}
 	if typ, _ := lookup(t, h, "10.42.9.9"); typ == unix.RTN_BLACKHOLE {
 		t.Fatal("blackholed before Install")
 	}
@@ -107,9 +108,10 @@ func TestBlackholesDropUnclaimedClusterAddresses(t *testing.T) {
 	if typ, dev := lookup(t, h, "10.42.7.5"); typ != unix.RTN_UNICAST || dev != link.Attrs().Index {
 		t.Errorf("10.42.7.5 routes as type %d dev %d, want unicast via uplink", typ, dev)
 	}
-	// An existing route to the same prefix has the lower metric and wins.
-	if typ, dev := lookup(t, h, "10.43.0.10"); typ != unix.RTN_UNICAST || dev != link.Attrs().Index {
-		t.Errorf("10.43.0.10 routes as type %d dev %d, want the pre-existing route", typ, dev)
+	// The service range stays on the node, whatever the main table says,
+	// so the node's own connections reach the proxy's nat output hook.
+	if typ, _ := lookup(t, h, "10.43.0.10"); typ != unix.RTN_LOCAL {
+		t.Errorf("10.43.0.10 routes as type %d, want local", typ)
 	}
 
 	if err := b.Remove(); err != nil {
