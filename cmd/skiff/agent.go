@@ -38,6 +38,11 @@ type agentOptions struct {
 	endpoint   string
 	// kubeletAddress is the kubelet API's listen address (--runtime=cri).
 	kubeletAddress string
+	// Cluster DNS and Ingress of a CRI node.
+	clusterDNS                []string
+	clusterDomain             string
+	serveDNS                  bool
+	ingressHTTP, ingressHTTPS string
 }
 
 func newAgentCommand() *cobra.Command {
@@ -90,6 +95,11 @@ $` + dataDirEnv + `, else /var/lib/skiff as root, else $HOME/.skiff.`,
 	fs.StringVar(&opts.runtime, "runtime", opts.runtime, `container runtime: "simulated" (no containers) or "cri" (real containers on containerd)`)
 	fs.StringVar(&opts.endpoint, "container-runtime-endpoint", "", "with --runtime=cri: an existing CRI endpoint such as unix:///run/containerd/containerd.sock (default: start containerd under DATA_DIR/containerd)")
 	fs.StringVar(&opts.kubeletAddress, "kubelet-address", "", `with --runtime=cri: listen address of the node's kubelet API (logs, exec, attach, port-forward), which the API server connects to (default ":10250")`)
+	fs.StringSliceVar(&opts.clusterDNS, "cluster-dns", []string{"10.43.0.10"}, "with --runtime=cri: the cluster DNS Service's addresses, ClusterFirst pods' nameservers (empty: pods use the host's resolv.conf); the default is that of skiff server")
+	fs.StringVar(&opts.clusterDomain, "cluster-domain", "cluster.local", "with --runtime=cri: the cluster's DNS domain")
+	fs.BoolVar(&opts.serveDNS, "serve-cluster-dns", true, "with --runtime=cri: serve cluster DNS on the node's pod gateway and publish it in Service kube-system/kube-dns (created at the first --cluster-dns address if absent); false when the cluster runs its own DNS")
+	fs.StringVar(&opts.ingressHTTP, "ingress-http-address", ":80", `with --runtime=cri: listen address of the node's Ingress proxy for HTTP ("" disables it)`)
+	fs.StringVar(&opts.ingressHTTPS, "ingress-https-address", ":443", `with --runtime=cri: listen address of the node's Ingress proxy for HTTPS ("" disables it)`)
 	fs.StringVar(&opts.kubeconfig, "kubeconfig", "", "kubeconfig of the API server to join")
 	fs.StringVar(&opts.nodeName, "node-name", "", "name of the Node to register (default: the host name); with --nodes, the prefix of the names")
 	fs.IntVar(&opts.nodes, "nodes", opts.nodes, "number of simulated nodes this process runs")

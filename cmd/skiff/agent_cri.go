@@ -53,7 +53,9 @@ func runCRIAgent(parent context.Context, o agentOptions, log *slog.Logger) error
 		return err
 	}
 	cfg := cri.NodeConfig{NodeName: name, Client: client, DataDir: defaultDataDir(), Endpoint: o.endpoint, Labels: o.labels, Log: log,
-		ClientCAs: cas, KubeletAddress: o.kubeletAddress}
+		ClientCAs: cas, KubeletAddress: o.kubeletAddress,
+		ClusterDNS: o.clusterDNS, ClusterDomain: o.clusterDomain, ServeDNS: o.serveDNS,
+		IngressHTTPAddress: o.ingressHTTP, IngressHTTPSAddress: o.ingressHTTPS}
 	if o.events {
 		broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 		broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})

@@ -87,9 +87,14 @@ default. It stops cleanly on SIGINT or SIGTERM.`,
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for the datastore, certificates and kubeconfig; the default is $"+dataDirEnv+" if set, else /var/lib/skiff as root, else $HOME/.skiff")
 	fs.StringVar(&cfg.BindAddress, "bind-address", cfg.BindAddress, "IP address the API server listens on (0.0.0.0 for all interfaces)")
 	fs.IntVar(&cfg.HTTPSPort, "https-port", cfg.HTTPSPort, "port the API server listens on")
+	fs.StringVar(&cfg.AdvertiseAddress, "advertise-address", "", "IP address pods reach the API server at (the endpoint of Service default/kubernetes); the API server listens there too. Default: the pod gateway of this server's node (the first address of its pod CIDR), or --bind-address when running no node unless it is loopback")
 	fs.BoolVar(&disableAgent, "disable-agent", false, "do not run a node agent (containerd and pods) in this process")
 	fs.StringVar(&agentCfg.KubeletAddress, "kubelet-address", "", `listen address of the node's kubelet API (logs, exec, attach, port-forward), which the API server connects to (default ":10250")`)
 	fs.StringVar(&endpoint, "container-runtime-endpoint", "", "CRI endpoint of a running containerd (unix:///run/containerd/containerd.sock); empty starts Skiff's own under DATA_DIR/containerd")
+	fs.StringVar(&agentCfg.ClusterDNS, "cluster-dns", "", "address of the cluster DNS Service kube-system/kube-dns, which the node serves and gives pods as their nameserver (default: the 10th address of --service-cidr, 10.43.0.10)")
+	fs.StringVar(&agentCfg.ClusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
+	fs.StringVar(&agentCfg.IngressHTTPAddress, "ingress-http-address", ":80", `listen address of the node's Ingress proxy for HTTP ("" disables it)`)
+	fs.StringVar(&agentCfg.IngressHTTPSAddress, "ingress-https-address", ":443", `listen address of the node's Ingress proxy for HTTPS ("" disables it)`)
 	fs.StringVar(&cfg.ServiceCIDR, "service-cidr", cfg.ServiceCIDR, "IP range ClusterIPs are allocated from")
 	fs.StringVar(&clusterCIDR, "cluster-cidr", nodeipam.DefaultClusterCIDR, "IP range pod IPs come from (an IPv4 and an IPv6 range may be given, comma-separated); each node gets a /24 (IPv6: /64) of it")
 	fs.BoolVar(&cfg.DisableControllers, "disable-controller-manager", false, "run no controllers and no scheduler (the API server alone)")
@@ -109,9 +114,11 @@ func realNode(endpoint, storageDir string) func(context.Context, server.Node) er
 	return func(ctx context.Context, n server.Node) error {
 		return cri.RunNode(ctx, cri.NodeConfig{
 			NodeName: n.Name, Client: n.Client, DataDir: n.DataDir, Endpoint: endpoint,
-			BlackholeCIDRs: n.BlackholeCIDRs, LocalStorageDir: storageDir,
+			ClusterCIDRs: n.ClusterCIDRs, ServiceCIDRs: n.ServiceCIDRs, ServeLoadBalancerStatus: true, LocalStorageDir: storageDir,
 			Recorder: n.Recorder, Log: n.Log,
 			ClientCAs: n.ClientCAs, KubeletAddress: n.KubeletAddress,
+			ClusterDNS: []string{n.ClusterDNS}, ClusterDomain: n.ClusterDomain, ServeDNS: true,
+			IngressHTTPAddress: n.IngressHTTPAddress, IngressHTTPSAddress: n.IngressHTTPSAddress,
 		})
 	}
 }

@@ -31,6 +31,15 @@ type AgentConfig struct {
 	// KubeletAddress is the listen address of the node's kubelet API
 	// (logs, exec, attach, port-forward); empty means ":10250".
 	KubeletAddress string
+	// ClusterDNS is the cluster DNS Service's address, which the node
+	// serves DNS for and gives ClusterFirst pods; empty means the 10th
+	// address of the service range (10.43.0.10 by default), as k3s
+	// chooses. ClusterDomain empty means cluster.local.
+	ClusterDNS    string
+	ClusterDomain string
+	// IngressHTTPAddress and IngressHTTPSAddress are the node's Ingress
+	// listeners; empty disables one, both empty the Ingress controller.
+	IngressHTTPAddress, IngressHTTPSAddress string
 	// Run runs the node until ctx ends and returns once it stopped,
 	// containerd included. cmd/skiff passes one over cri.RunNode: this
 	// package does not import the agent, whose dependencies (the
@@ -46,14 +55,31 @@ type Node struct {
 	// DataDir is the server's: `skiff image` finds containerd's socket
 	// at DATA_DIR/containerd/containerd.sock, as for `skiff agent`.
 	DataDir string
-	// BlackholeCIDRs are the cluster and service ranges.
-	BlackholeCIDRs []netip.Prefix
-	Recorder       record.EventRecorder
-	Log            *slog.Logger
+	// ClusterCIDRs and ServiceCIDRs are the cluster's pod and service
+	// ranges.
+	ClusterCIDRs, ServiceCIDRs []netip.Prefix
+	Recorder                   record.EventRecorder
+	Log                        *slog.Logger
 	// ClientCAs verify the API server's client certificate on the node's
 	// kubelet API: the cluster CA. KubeletAddress is AgentConfig's.
 	ClientCAs      *x509.CertPool
 	KubeletAddress string
+	// ClusterDNS (never empty) and the rest are AgentConfig's.
+	ClusterDNS, ClusterDomain               string
+	IngressHTTPAddress, IngressHTTPSAddress string
+}
+
+// ClusterDNSAddress is the cluster DNS Service's address k3s and kubeadm
+// pick in a service range: its 10th address (10.43.0.10 in 10.43.0.0/16).
+func ClusterDNSAddress(serviceCIDR netip.Prefix) (netip.Addr, error) {
+	ip := serviceCIDR.Masked().Addr()
+	for range 10 {
+		ip = ip.Next()
+	}
+	if !serviceCIDR.Contains(ip) {
+		return netip.Addr{}, fmt.Errorf("service range %s is too small for a cluster DNS address", serviceCIDR)
+	}
+	return ip, nil
 }
 
 // nodeName is the configured name or the lower-cased host name.
@@ -89,15 +115,25 @@ func startRealNode(ctx context.Context, bundle *pki.Bundle, addr net.Addr, dataD
 	if err != nil {
 		return nil, fmt.Errorf("node client: %w", err)
 	}
+	clusterDNS := ac.ClusterDNS
+	if clusterDNS == "" {
+		ip, err := ClusterDNSAddress(serviceCIDR)
+		if err != nil {
+			return nil, err
+		}
+		clusterDNS = ip.String()
+	}
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	node := Node{
 		Name: name, Client: client, DataDir: dataDir,
-		BlackholeCIDRs: append(append([]netip.Prefix(nil), ac.ClusterCIDRs...), serviceCIDR),
+		ClusterCIDRs: ac.ClusterCIDRs, ServiceCIDRs: []netip.Prefix{serviceCIDR},
 		Recorder:       broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: name}),
 		Log:            log.With("component", "agent"),
 		ClientCAs:      bundle.CAPool,
 		KubeletAddress: ac.KubeletAddress,
+		ClusterDNS:     clusterDNS, ClusterDomain: ac.ClusterDomain,
+		IngressHTTPAddress: ac.IngressHTTPAddress, IngressHTTPSAddress: ac.IngressHTTPSAddress,
 	}
 	done := make(chan struct{})
 	go func() {

@@ -18,8 +18,8 @@
 // Services, claims and volumes pods refer to, behind the agent's Volumes
 // (internal/agent/volumes) and Env (internal/agent/envvars) hooks; the
 // local-path provisioner's NodeCleaner (internal/controller/localprovisioner)
-// for this node; and, given NodeConfig.BlackholeCIDRs, the node's blackhole
-// routes and forwarding sysctls (internal/network/routes), the routes
+// for this node; and, given NodeConfig.ClusterCIDRs and ServiceCIDRs, the
+// node's routes for them and forwarding sysctls (internal/network/routes), the routes
 // removed when it stops. Pods get the host's resolv.conf
 // (/run/systemd/resolve/resolv.conf when systemd-resolved runs).
 //

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,6 +19,8 @@ import (
 	"github.com/skiff-sh/skiff/internal/agent"
 	"github.com/skiff-sh/skiff/internal/agent/envvars"
 	"github.com/skiff-sh/skiff/internal/agent/volumes"
+	"github.com/skiff-sh/skiff/internal/network/cni"
+	"github.com/skiff-sh/skiff/internal/network/masquerade"
 	"github.com/skiff-sh/skiff/internal/network/routes"
 )
 
@@ -155,11 +158,12 @@ func hostResolvConf() string {
 // service ranges and turns on forwarding; the returned func removes the
 // routes (the sysctls stay: other software may rely on forwarding too).
 func setupHostNetwork(cfg NodeConfig) (func(), error) {
-	if len(cfg.BlackholeCIDRs) == 0 {
+	all := append(append([]netip.Prefix(nil), cfg.ClusterCIDRs...), cfg.ServiceCIDRs...)
+	if len(all) == 0 {
 		return func() {}, nil
 	}
 	v6 := false
-	for _, p := range cfg.BlackholeCIDRs {
+	for _, p := range all {
 		v6 = v6 || p.Addr().Is6()
 	}
 	rep, err := routes.Sysctls{IPv6: v6}.Apply()
@@ -169,7 +173,7 @@ func setupHostNetwork(cfg NodeConfig) (func(), error) {
 	if !rep.BridgeNetfilter {
 		cfg.Log.Warn("br_netfilter is not loaded: pods reaching a service whose endpoint is on the same node are not translated (modprobe br_netfilter)")
 	}
-	bh := routes.Blackholes{Prefixes: append([]netip.Prefix(nil), cfg.BlackholeCIDRs...)}
+	bh := routes.Blackholes{Prefixes: cfg.ClusterCIDRs, Local: cfg.ServiceCIDRs}
 	if err := bh.Install(); err != nil {
 		return nil, err
 	}
@@ -178,4 +182,47 @@ func setupHostNetwork(cfg NodeConfig) (func(), error) {
 			cfg.Log.Warn("Removing blackhole routes", "err", err)
 		}
 	}, nil
+}
+
+// podEgress masquerades pods' connections to outside the pod ranges
+// (internal/network/masquerade; the CNI bridge plugin's ipMasq is off).
+// The ranges are the cluster's when known (skiff server), else the node's
+// own pod CIDR, as ipMasq would use.
+type podEgress struct {
+	cfg   NodeConfig
+	mu    sync.Mutex
+	rules *masquerade.Rules
+}
+
+func (e *podEgress) install(ctx context.Context, podCIDR string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.rules != nil {
+		return
+	}
+	ranges := e.cfg.ClusterCIDRs
+	if len(ranges) == 0 {
+		var err error
+		if ranges, err = cni.ParsePodCIDRs(podCIDR); err != nil {
+			e.cfg.Log.Error("Pod egress masquerade", "podCIDR", podCIDR, "err", err)
+			return
+		}
+	}
+	r := masquerade.Rules{ClusterCIDRs: ranges}
+	if err := r.Install(ctx); err != nil {
+		e.cfg.Log.Error("Pod egress masquerade", "err", err)
+		return
+	}
+	e.rules = &r
+}
+
+func (e *podEgress) remove() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.rules == nil {
+		return
+	}
+	if err := e.rules.Remove(context.Background()); err != nil {
+		e.cfg.Log.Warn("Removing the pod egress masquerade table", "err", err)
+	}
 }

@@ -43,11 +43,17 @@ type NodeConfig struct {
 	Labels   map[string]string
 	Recorder record.EventRecorder
 	Log      *slog.Logger
-	// BlackholeCIDRs are the cluster (pod) and service ranges: the node
-	// routes addresses in them that nothing claimed nowhere, rather than
-	// out of the machine (internal/network/routes). The routes are removed
-	// when the node stops. Empty installs none and leaves the sysctls.
-	BlackholeCIDRs []netip.Prefix
+	// ClusterCIDRs and ServiceCIDRs are the cluster's pod and service
+	// ranges: the node keeps addresses in them that nothing claimed on the
+	// machine (a blackhole route for pods, a local route for services;
+	// internal/network/routes) and its service proxy programs them. The
+	// routes are removed when the node stops. Both empty install none and
+	// leave the sysctls.
+	ClusterCIDRs, ServiceCIDRs []netip.Prefix
+	// ServeLoadBalancerStatus has this node's service proxy fill in
+	// status.loadBalancer of type LoadBalancer Services with its
+	// addresses, as k3s's servicelb does; one node of a cluster should.
+	ServeLoadBalancerStatus bool
 	// LocalStorageDir is where the local-path provisioner's volumes live
 	// on this node; it must match the controller's BaseDir (empty: the
 	// provisioner's DefaultBaseDir).
@@ -63,6 +69,21 @@ type NodeConfig struct {
 	// ":10250". ":0" picks a free port (tests); the Node reports the one
 	// chosen in status.daemonEndpoints.kubeletEndpoint.port.
 	KubeletAddress string
+	// ClusterDNS are the cluster DNS Service's addresses (the kubelet's
+	// --cluster-dns), ClusterFirst pods' nameservers; empty leaves those
+	// pods on the host's resolv.conf. ClusterDomain is their search
+	// domain's root; empty means cluster.local.
+	ClusterDNS    []string
+	ClusterDomain string
+	// ServeDNS has the node serve cluster DNS on its pod gateway (port
+	// 53) and publish itself in the EndpointSlice kube-system/kube-dns-<node>,
+	// creating the Service kube-system/kube-dns at ClusterDNS when it is
+	// absent. It needs ClusterDNS.
+	ServeDNS bool
+	// IngressHTTPAddress and IngressHTTPSAddress are where the node's
+	// Ingress proxy listens (":80", ":443"); empty disables a listener,
+	// both empty run no Ingress controller.
+	IngressHTTPAddress, IngressHTTPSAddress string
 }
 
 // RunNode runs the node until ctx ends, then stops containerd (if it
@@ -70,6 +91,11 @@ type NodeConfig struct {
 func RunNode(ctx context.Context, cfg NodeConfig) error {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	for _, ip := range cfg.ClusterDNS {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			return fmt.Errorf("cluster DNS address %q: %w", ip, err)
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -84,6 +110,11 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 		return fmt.Errorf("node network: %w", err)
 	}
 	defer removeRoutes()
+	defer reserveDNSService(ctx, cfg)()
+	defer cancel() // stops its retries before waiting for them
+	podCIDR := newPodCIDRSignal()
+	egress := &podEgress{cfg: cfg}
+	defer egress.remove()
 	var supervised chan error
 	if endpoint == "" {
 		sup, err := containerd.New(containerd.Config{
@@ -117,6 +148,8 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	rt, err := New(ctx, Config{
 		Endpoint: endpoint, LogDir: filepath.Join(cfg.DataDir, "pod-logs"), CgroupDriver: driver,
 		OnPodCIDR: func(cidr string) error {
+			podCIDR.set(cidr)
+			egress.install(ctx, cidr)
 			wrote, err := cni.Write(cfg.DataDir, cidr, cni.Options{})
 			if wrote {
 				cfg.Log.Info("Wrote the pod network's CNI configuration", "podCIDR", cidr, "path", cni.ConfPath(cfg.DataDir))
@@ -128,12 +161,13 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 		return err
 	}
 	defer rt.Close(context.Background())
-	return runAgent(ctx, cfg, rt)
+	return runAgent(ctx, cfg, rt, podCIDR)
 }
 
-// runAgent runs the agent on rt, with its volume and env hooks and the
-// local-path volume cleaner, until ctx ends.
-func runAgent(ctx context.Context, cfg NodeConfig, rt *Runtime) error {
+// runAgent runs the agent on rt, with its volume and env hooks, the
+// local-path volume cleaner, cluster DNS and the Ingress controller, until
+// ctx ends.
+func runAgent(ctx context.Context, cfg NodeConfig, rt *Runtime, podCIDR *podCIDRSignal) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// Listen before the agent registers the Node, which reports the port.
@@ -146,7 +180,10 @@ func runAgent(ctx context.Context, cfg NodeConfig, rt *Runtime) error {
 		defer ln.Close()
 		kubeletLn = ln
 	}
-	a, hooks, err := newNodeAgent(cfg, rt, kubeletLn)
+	// The node's data paths (service proxy, Ingress) hold a deleted pod's
+	// SIGTERM until they stopped sending it traffic.
+	paths := &dataPaths{}
+	a, hooks, err := newNodeAgent(cfg, rt, kubeletLn, paths.gate)
 	if err != nil {
 		return err
 	}
@@ -175,6 +212,20 @@ func runAgent(ctx context.Context, cfg NodeConfig, rt *Runtime) error {
 		return err
 	}
 	defer hooks.factory.Shutdown()
+	waitServices, err := startNodeServices(ctx, cfg, hooks.factory, a, hooks.env.node.HostIPs, podCIDR, paths)
+	if err != nil {
+		return err
+	}
+	defer waitServices()
+	defer cancel()
+	if len(cfg.ServiceCIDRs) > 0 {
+		waitProxy, err := startServiceProxy(ctx, cfg, hooks.env.node.HostIPs, podCIDR, paths)
+		if err != nil {
+			return err
+		}
+		defer waitProxy()
+		defer cancel()
+	}
 	cleaner, err := localprovisioner.NewNodeCleaner(cfg.Client, cfg.NodeName, cfg.LocalStorageDir)
 	if err != nil {
 		return err
@@ -218,7 +269,7 @@ func runAgent(ctx context.Context, cfg NodeConfig, rt *Runtime) error {
 
 // newNodeAgent builds the agent with the machine's capacity and
 // addresses, and its volume and env hooks.
-func newNodeAgent(cfg NodeConfig, rt *Runtime, kubeletLn net.Listener) (*agent.Agent, *nodeHooks, error) {
+func newNodeAgent(cfg NodeConfig, rt *Runtime, kubeletLn net.Listener, gate func(context.Context, *corev1.Pod) error) (*agent.Agent, *nodeHooks, error) {
 	var kubeletPort int32
 	if kubeletLn != nil {
 		kubeletPort = int32(kubeletLn.Addr().(*net.TCPAddr).Port)
@@ -265,11 +316,14 @@ func newNodeAgent(cfg NodeConfig, rt *Runtime, kubeletLn net.Listener) (*agent.A
 		Log:                     cfg.Log,
 		// The kubelet's PLEG relists every second; a minute's resync
 		// catches the rest.
-		ResyncInterval: time.Minute,
-		Volumes:        hooks.volumes,
-		Env:            hooks.env,
-		ResolvConf:     hostResolvConf(),
-		WaitPodCIDR:    true,
+		ResyncInterval:  time.Minute,
+		Volumes:         hooks.volumes,
+		Env:             hooks.env,
+		ResolvConf:      hostResolvConf(),
+		ClusterDNS:      cfg.ClusterDNS,
+		ClusterDomain:   cfg.ClusterDomain,
+		WaitPodCIDR:     true,
+		TerminationGate: gate,
 	})
 	return a, hooks, err
 }
