@@ -63,7 +63,8 @@ func TestRealPods(t *testing.T) {
 			t.Logf("server log:\n%s", c.logs)
 		}
 	})
-	c = startAgentCluster(t, dataDir, "--cluster-cidr", realClusterCIDR, "--service-cidr", realServiceCIDR)
+	c = startAgentCluster(t, dataDir, "--cluster-cidr", realClusterCIDR, "--service-cidr", realServiceCIDR,
+		"--ingress-http-address", "", "--ingress-https-address", "")
 	t.Cleanup(func() { forceDeletePods(c) }) // runs before the server stops
 	socket := filepath.Join(dataDir, "containerd", "containerd.sock")
 	c.eventually(t, "containerd to serve", func() bool { _, err := os.Stat(socket); return err == nil })
@@ -138,8 +139,11 @@ func TestRealPods(t *testing.T) {
 	if pid > 0 && syscall.Kill(pid, 0) == nil {
 		t.Errorf("containerd (pid %d) still runs after the server stopped", pid)
 	}
-	if out, _ := exec.Command("ip", "route", "show", "proto", "83").CombinedOutput(); strings.Contains(string(out), "10.199.0.0/16") {
-		t.Errorf("blackhole routes remain after the server stopped:\n%s", out)
+	if out, _ := exec.Command("ip", "route", "show", "table", "all", "proto", "83").CombinedOutput(); strings.Contains(string(out), "10.199.0.0/16") || strings.Contains(string(out), "10.198.0.0/16") {
+		t.Errorf("the node's routes remain after the server stopped:\n%s", out)
+	}
+	if out, _ := exec.Command("nft", "list", "tables").CombinedOutput(); strings.Contains(string(out), "skiff") {
+		t.Errorf("nftables tables remain after the server stopped:\n%s", out)
 	}
 }
 
