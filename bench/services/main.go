@@ -2,7 +2,7 @@
 // real node (as root): requests/s and p50/p99 latency to one testserver
 // pod directly by its IP, through its Service's ClusterIP (the nftables
 // proxy) and through the Ingress (the L7 proxy), measured in the same run
-// with the same keep-alive clients; and how long an EndpointSlice change
+// with the same keep-alive clients, in interleaved rounds; and how long an EndpointSlice change
 // takes to reach the data path (from a watch seeing the slice to the
 // first connection through the ClusterIP succeeding). Run it with
 // `make bench-services`.
@@ -42,18 +42,19 @@ func main() {
 	clients := flag.Int("clients", 8, "concurrent keep-alive clients per target")
 	duration := flag.Duration("duration", 5*time.Second, "how long each target is loaded")
 	changes := flag.Int("changes", 20, "endpoint changes to time")
+	rounds := flag.Int("rounds", 3, "rounds over the three targets; each target's best round is reported")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: the services benchmark runs a real node and needs root")
 		os.Exit(1)
 	}
-	if err := run(*bin, *imageDir, *clients, *duration, *changes); err != nil {
+	if err := run(*bin, *imageDir, *clients, *duration, *changes, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin, imageDir string, clients int, duration time.Duration, changes int) (err error) {
+func run(bin, imageDir string, clients int, duration time.Duration, changes, rounds int) (err error) {
 	ctx := context.Background()
 	ingressPort, err := proc.FreePort()
 	if err != nil {
@@ -77,17 +78,24 @@ func run(bin, imageDir string, clients int, duration time.Duration, changes int)
 	if err := proc.WaitFor(time.Minute, func() bool { return get(http.DefaultClient, targets[2].url, targets[2].host) == nil }); err != nil {
 		return fmt.Errorf("waiting for the Ingress to route: %w", err)
 	}
-	var direct result
-	for i, tg := range targets {
-		r, err := load(tg.url, tg.host, clients, duration)
-		if err != nil {
-			return fmt.Errorf("%s: %w", tg.name, err)
+	// Interleaved rounds, so that a slow moment of the shared machine
+	// does not fall on one target only; each target's best round counts.
+	best := make([]result, len(targets))
+	for range rounds {
+		for i, tg := range targets {
+			r, err := load(tg.url, tg.host, clients, duration)
+			if err != nil {
+				return fmt.Errorf("%s: %w", tg.name, err)
+			}
+			if r.rps > best[i].rps {
+				best[i] = r
+			}
 		}
-		if i == 0 {
-			direct = r
-			fmt.Printf("%-24s %7.0f req/s  p50 %6v  p99 %6v\n", tg.name, r.rps, r.p50, r.p99)
-			continue
-		}
+	}
+	direct := best[0]
+	fmt.Printf("%-24s %7.0f req/s  p50 %6v  p99 %6v\n", targets[0].name, direct.rps, direct.p50, direct.p99)
+	for i, tg := range targets[1:] {
+		r := best[i+1]
 		fmt.Printf("%-24s %7.0f req/s (%3.0f%% of direct)  p50 %6v  p99 %6v (%+v)\n", tg.name, r.rps, 100*r.rps/direct.rps, r.p50, r.p99, r.p99-direct.p99)
 	}
 	fmt.Println("targets: ClusterIP within 5% of direct throughput and < 50us added p99; Ingress >= 60% of direct with < 1ms added p99")
