@@ -102,6 +102,27 @@ func TestServices(t *testing.T) {
 		if len(seen) != 3 {
 			t.Errorf("30 requests to NodePort %s:%d were answered by %v, want all 3 replicas", gw, nodePort, seen)
 		}
+		if pods := replies(t, c, fmt.Sprintf("%s:%d", gw, nodePort), 30); len(pods) != 3 {
+			t.Errorf("30 requests from a pod to NodePort %s:%d were answered by %v, want all 3 replicas", gw, nodePort, pods)
+		}
+	})
+
+	t.Run("kubernetes Service from a pod", func(t *testing.T) {
+		// busybox's TLS client cannot complete a handshake with the API
+		// server (it lacks the ciphers), but how it fails shows whether a
+		// TLS server answered at kubernetes.default.svc:443.
+		out, _ := c.kubectlErr("exec", "client", "--", "wget", "-qO-", "https://kubernetes.default.svc.cluster.local/version")
+		if strings.Contains(out, "can't connect") || strings.Contains(out, "bad address") || !strings.Contains(out, "TLS") {
+			t.Errorf("the kubernetes Service is not reachable from a pod:\n%s", out)
+		}
+	})
+
+	t.Run("LoadBalancer status", func(t *testing.T) {
+		c.kubectl("expose", "deployment", "web2", "--name", "web2-lb", "--type", "LoadBalancer", "--port", "8081", "--target-port", "8080")
+		c.eventually(t, "the LoadBalancer Service to get the node's address", func() bool {
+			svc, err := client.CoreV1().Services("default").Get(ctx, "web2-lb", metav1.GetOptions{})
+			return err == nil && len(svc.Status.LoadBalancer.Ingress) > 0 && svc.Status.LoadBalancer.Ingress[0].IP != ""
+		})
 	})
 
 	t.Run("readiness leaves and rejoins the rotation", func(t *testing.T) {
