@@ -30,8 +30,12 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, res *resource, in
 	if err != nil {
 		return err
 	}
-	if m.As != "" && m.As != "PartialObjectMetadata" {
+	if m.As != "" && m.As != "PartialObjectMetadata" && m.As != "Table" {
 		return badRequest("watch does not support %s output", m.As)
+	}
+	include, err := includeObject(r)
+	if err != nil {
+		return err
 	}
 	sel, err := parseSelection(res, q)
 	if err != nil {
@@ -96,7 +100,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, res *resource, in
 	if errors.Is(err, storage.ErrCompacted) || errors.Is(err, watchcache.ErrTooOld) {
 		// Upstream answers a watch from a compacted revision with an ERROR
 		// event rather than an HTTP error; client-go relists on it.
-		stream := newWatchStream(s, w, res, m)
+		stream := newWatchStream(s, w, res, m, include)
 		stream.writeError(apierrors.NewResourceExpired(fmt.Sprintf("too old resource version: %d (%d)", rv, s.cache.Revision())))
 		return nil
 	}
@@ -105,7 +109,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, res *resource, in
 	}
 	defer watcher.Stop()
 
-	stream := newWatchStream(s, w, res, m)
+	stream := newWatchStream(s, w, res, m, include)
 	stream.flush()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
@@ -141,9 +145,13 @@ type watchStream struct {
 	flusher http.Flusher
 	res     *resource
 	media   mediaType
+	// include and columnsSent serve Table watches (kubectl get -w): one
+	// row per event, the column definitions in the first event only.
+	include     metav1.IncludeObjectPolicy
+	columnsSent bool
 }
 
-func newWatchStream(s *Server, w http.ResponseWriter, res *resource, m mediaType) *watchStream {
+func newWatchStream(s *Server, w http.ResponseWriter, res *resource, m mediaType, include metav1.IncludeObjectPolicy) *watchStream {
 	ct := mediaJSON
 	if m.Type == mediaProtobuf {
 		ct = mediaProtobuf + ";stream=watch"
@@ -152,7 +160,7 @@ func newWatchStream(s *Server, w http.ResponseWriter, res *resource, m mediaType
 	w.Header().Set("Transfer-Encoding", "chunked")
 	w.WriteHeader(http.StatusOK)
 	f, _ := w.(http.Flusher)
-	return &watchStream{s: s, w: w, flusher: f, res: res, media: m}
+	return &watchStream{s: s, w: w, flusher: f, res: res, media: m, include: include}
 }
 
 func (ws *watchStream) flush() {
@@ -167,6 +175,13 @@ func (ws *watchStream) send(ev watchcache.Event) error {
 	switch {
 	case ev.Type == watchcache.Bookmark:
 		obj, err = ws.encode(ws.bookmarkObject(ev))
+	case ws.media.As == "Table":
+		var t *metav1.Table
+		if t, err = ws.s.table(ws.res, []*watchcache.Object{ev.Object}, ws.include, ws.media.AsVersion, !ws.columnsSent); err == nil {
+			ws.columnsSent = true
+			t.ResourceVersion = strconv.FormatInt(ev.Rev, 10)
+			obj, err = ws.encode(t)
+		}
 	case ws.media.As == "PartialObjectMetadata":
 		var decoded runtime.Object
 		var pm *metav1.PartialObjectMetadata
@@ -199,9 +214,14 @@ func (ws *watchStream) encode(obj runtime.Object) ([]byte, error) {
 // revision, as upstream sends.
 func (ws *watchStream) bookmarkObject(ev watchcache.Event) runtime.Object {
 	var obj runtime.Object
-	if ws.media.As == "PartialObjectMetadata" {
+	switch ws.media.As {
+	case "PartialObjectMetadata":
 		obj = &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/" + ws.media.AsVersion, Kind: "PartialObjectMetadata"}}
-	} else {
+	case "Table":
+		t := &metav1.Table{TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/" + ws.media.AsVersion, Kind: "Table"}}
+		t.ResourceVersion = strconv.FormatInt(ev.Rev, 10)
+		return t
+	default:
 		obj = ws.s.newServed(ws.res)
 		obj.GetObjectKind().SetGroupVersionKind(ws.res.gvk)
 	}
