@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/kubectl/pkg/util/qos"
 
 	"github.com/skiff-sh/skiff/internal/admission"
 )
@@ -112,7 +113,7 @@ func admitPod(a *admission.Attributes, ranges []*corev1.LimitRange, pod *corev1.
 	if changed {
 		// The API server computed the QoS class before admission; the
 		// defaults may have changed it.
-		pod.Status.QOSClass = podQOS(&pod.Spec)
+		pod.Status.QOSClass = qos.ComputePodQOS(pod)
 	}
 	for _, lr := range ranges {
 		if err := validatePod(lr, pod); err != nil {

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/kubectl/pkg/util/qos"
 
 	"github.com/skiff-sh/skiff/internal/registry"
 )
@@ -106,7 +107,7 @@ func syncPodIPs(st *corev1.PodStatus) {
 func preparePodForCreate(pod *corev1.Pod) {
 	pod.Status = corev1.PodStatus{
 		Phase:    corev1.PodPending,
-		QOSClass: computePodQOS(&pod.Spec),
+		QOSClass: qos.ComputePodQOS(pod),
 	}
 	// Scheduling gates hold a pod back from the scheduler; upstream says so
 	// in a condition from the start.

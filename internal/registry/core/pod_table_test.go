@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/kubectl/pkg/util/qos"
 )
 
 func TestComputePodQOS(t *testing.T) {
@@ -45,7 +46,7 @@ func TestComputePodQOS(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := computePodQOS(&tt.spec); got != tt.want {
+			if got := qos.ComputePodQOS(&corev1.Pod{Spec: tt.spec}); got != tt.want {
 				t.Errorf("QoS = %s, want %s", got, tt.want)
 			}
 		})
