@@ -393,21 +393,35 @@ func forceDeletePods(c *cluster) {
 	}
 }
 
-// cleanupNode kills container processes a failed test left behind (the
-// runtime shims serving our containerd's socket, found by command line),
-// and removes the pod bridge when the test created it.
+// cleanupNode kills what a failed test left behind: the runtime shims
+// serving our containerd's socket (found by command line) and, first,
+// their descendants, the containers themselves (a container outlives its
+// killed shim); then it unmounts what remains under the data dir and
+// removes the pod bridge when the test created it.
 func cleanupNode(t *testing.T, dataDir string, bridgeExisted bool) {
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	parent := map[int]int{}
+	var ours []int
+	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
 	for _, p := range procs {
-		cmdline, err := os.ReadFile(p)
-		if err != nil || !strings.Contains(string(cmdline), dataDir+"/") {
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		stat, err := os.ReadFile(p)
+		if err != nil || pid == os.Getpid() {
 			continue
 		}
-		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-		if pid > 0 && pid != os.Getpid() {
-			t.Logf("killing leftover process %d: %s", pid, strings.ReplaceAll(string(cmdline), "\x00", " "))
+		// The fields after the parenthesised command: state, then ppid.
+		if f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:])); len(f) > 1 {
+			parent[pid], _ = strconv.Atoi(f[1])
+		}
+		if cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline")); err == nil && strings.Contains(string(cmdline), dataDir+"/") {
+			ours = append(ours, pid)
+		}
+	}
+	for _, root := range ours {
+		for _, pid := range descendants(parent, root) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
+		t.Logf("killing leftover process %d and its descendants", root)
+		_ = syscall.Kill(root, syscall.SIGKILL)
 	}
 	if out, err := exec.Command("sh", "-c", fmt.Sprintf("grep ' %s/' /proc/mounts | cut -d' ' -f2 | sort -r", dataDir)).Output(); err == nil {
 		for _, m := range strings.Fields(string(out)) {
@@ -417,6 +431,18 @@ func cleanupNode(t *testing.T, dataDir string, bridgeExisted bool) {
 	if !bridgeExisted && linkExists(cni.BridgeName) {
 		_ = exec.Command("ip", "link", "delete", cni.BridgeName).Run()
 	}
+}
+
+// descendants lists the processes below root in the parent map.
+func descendants(parent map[int]int, root int) []int {
+	var out []int
+	for pid, ppid := range parent {
+		if ppid == root {
+			out = append(out, pid)
+			out = append(out, descendants(parent, pid)...)
+		}
+	}
+	return out
 }
 
 func linkExists(name string) bool {

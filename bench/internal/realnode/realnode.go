@@ -149,6 +149,7 @@ func (n *Node) logFile(name string) *os.File {
 // pod bridge if it created it, and the directory unless keepLogs (its
 // path is then printed).
 func (n *Node) Stop(keepLogs bool) {
+	n.deleteWorkloads()
 	for _, c := range []*exec.Cmd{n.Agent, n.Server} {
 		if c != nil && c.Process != nil {
 			_ = c.Process.Signal(syscall.SIGTERM)
@@ -163,6 +164,23 @@ func (n *Node) Stop(keepLogs bool) {
 		return
 	}
 	os.RemoveAll(n.Dir)
+}
+
+// deleteWorkloads deletes the benchmark's Deployments and pods in
+// default and waits (up to a minute) until the pods are gone: a stopped
+// node leaves its containers running, as a stopped kubelet does.
+func (n *Node) deleteWorkloads() {
+	if n.Client == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_ = n.Client.AppsV1().Deployments("default").DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+	_ = n.Client.CoreV1().Pods("default").DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+	_ = proc.WaitFor(time.Minute, func() bool {
+		pods, err := n.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+		return err == nil && len(pods.Items) == 0
+	})
 }
 
 func linkExists(name string) bool {
