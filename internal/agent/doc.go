@@ -40,7 +40,9 @@
 // Config.ReportContainerCreating the Pending/ContainerCreating status is
 // written first, as the kubelet's first sync does.
 //
-// A deleted pod (deletionTimestamp set) has its containers stopped, its
+// A deleted pod (deletionTimestamp set) first waits on Config.TerminationGate
+// (the node's data paths no longer routing to it; at most half the grace
+// period and 5s, counted against it), then has its containers stopped, its
 // final status written (phase Succeeded or Failed, as recent kubelets do,
 // so that Job controllers can count it) and is then deleted with grace
 // period 0 and a UID precondition. A pod that finished (Succeeded, Failed) stays until the

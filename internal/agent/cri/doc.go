@@ -19,8 +19,18 @@
 // (internal/agent/volumes) and Env (internal/agent/envvars) hooks; the
 // local-path provisioner's NodeCleaner (internal/controller/localprovisioner)
 // for this node; and, given NodeConfig.ClusterCIDRs and ServiceCIDRs, the
-// node's routes for them and forwarding sysctls (internal/network/routes), the routes
-// removed when it stops. Pods get the host's resolv.conf
+// node's routes for them and forwarding sysctls (internal/network/routes),
+// removed when it stops, and the pod egress masquerade table
+// (internal/network/masquerade) once the pod CIDR is known.
+//
+// The node's data paths run beside the agent: the kubelet API
+// (internal/agent/kubeletserver), the service proxy (internal/proxy,
+// serviceproxy.go), cluster DNS on the pod gateway with its kube-dns
+// Service and EndpointSlice (internal/dns, clusterdns.go) and the Ingress
+// controller (internal/ingress, nodeservices.go). The proxy and the Ingress
+// are the agent's TerminationGate (dataPaths in serviceproxy.go): a deleted
+// pod's containers are signalled only once neither routes to it. ClusterFirst
+// pods get the cluster DNS resolv.conf; Default pods the host's
 // (/run/systemd/resolve/resolv.conf when systemd-resolved runs).
 //
 // # What it owns
