@@ -13,8 +13,9 @@ import (
 
 // Workers is the loop client-go's sample controller runs: wait for the
 // caches, start Count goroutines that drain Queue through Sync, retry a
-// failing key with back-off at most MaxRetries times, and shut the queue down
-// when ctx ends. The fields only say what differs between controllers: names
+// failing key with back-off at most MaxRetries times (or, with
+// RetryForever, until it syncs, as upstream's workload controllers do), and
+// shut the queue down when ctx ends. The fields only say what differs between controllers: names
 // and messages, so each keeps its own log lines.
 type Workers[K comparable] struct {
 	// Name, when set, names the logger the workers and Sync log through.
@@ -22,8 +23,11 @@ type Workers[K comparable] struct {
 	Queue      workqueue.TypedRateLimitingInterface[K]
 	Count      int
 	MaxRetries int
-	Synced     []cache.InformerSynced
-	Sync       func(context.Context, K) error
+	// RetryForever requeues a failing key with back-off however often it
+	// fails; MaxRetries and Dropped are then unused.
+	RetryForever bool
+	Synced       []cache.InformerSynced
+	Sync         func(context.Context, K) error
 
 	// KeyName is the log key under which a queue key is logged ("pdb").
 	KeyName string
@@ -87,12 +91,14 @@ func (w Workers[K]) processNext(ctx context.Context) bool {
 	err := w.Sync(ctx, key)
 	logger := klog.FromContext(ctx)
 	switch {
+	case err != nil && ctx.Err() != nil:
+		return false // shutting down: the error is the cancellation
 	case err == nil:
 		w.Queue.Forget(key)
 		if w.SyncedMessage != "" {
 			logger.V(4).Info(w.SyncedMessage, w.KeyName, key, "duration", time.Since(start))
 		}
-	case w.Queue.NumRequeues(key) < w.MaxRetries:
+	case w.RetryForever || w.Queue.NumRequeues(key) < w.MaxRetries:
 		logger.V(2).Info(w.RetryMessage, w.KeyName, key, "err", err)
 		w.Queue.AddRateLimited(key)
 	default:

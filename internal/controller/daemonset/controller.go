@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"reflect"
-	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -20,7 +19,6 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/client-go/util/workqueue"
-	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
 	"github.com/skiff-sh/skiff/internal/controller"
@@ -129,56 +127,25 @@ var _ manager.Runner = (*Controller)(nil)
 // Run waits for the caches, then syncs DaemonSets until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
 	defer utilruntime.HandleCrashWithContext(ctx)
-	defer c.queue.ShutDown()
-	logger := klog.FromContext(ctx).WithValues("controller", "daemonset")
-	ctx = klog.NewContext(ctx, logger)
-	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced...) {
-		if ctx.Err() != nil {
-			return nil // stopped before the caches filled: a normal shutdown
-		}
-		return fmt.Errorf("daemonset controller: caches did not sync")
-	}
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for c.processNext(ctx) {
-			}
-		})
-	}
-	wg.Go(func() {
-		t := c.clock.NewTicker(backoffGCInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C():
-				c.failedBackoff.GC()
-			}
-		}
-	})
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
-	return nil
+	return controller.Workers[string]{
+		Name: "daemonset", Queue: c.queue, Count: workers, Synced: c.synced, Sync: c.sync,
+		RetryForever: true, KeyName: "daemonset", RetryMessage: "Syncing daemon set failed, will retry",
+		Until: c.collectBackoff,
+	}.Run(ctx)
 }
 
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		if ctx.Err() != nil {
-			return false // shutting down: the error is the cancellation
+// collectBackoff forgets stale failed-pod back-off entries until ctx ends.
+func (c *Controller) collectBackoff(ctx context.Context) {
+	t := c.clock.NewTicker(backoffGCInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+			c.failedBackoff.GC()
 		}
-		utilruntime.HandleErrorWithContext(ctx, err, "Syncing daemon set failed, will retry", "daemonset", key)
-		c.queue.AddRateLimited(key)
-		return true
 	}
-	c.queue.Forget(key)
-	return true
 }
 
 func keyOf(ds *appsv1.DaemonSet) string { return ds.Namespace + "/" + ds.Name }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
-	"sync"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,7 +14,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
-	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
 	"github.com/skiff-sh/skiff/internal/controller"
@@ -103,43 +102,12 @@ func newController(cc controller.Context, k kind, queueName string) (*Controller
 
 // Run waits for the caches, then syncs until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
-	defer c.queue.ShutDown()
-	if !cache.WaitForCacheSync(ctx.Done(), c.podsSynced, c.ownersSynced) {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("%s controller: caches did not sync", c.kind.gvk().Kind)
-	}
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c.processNext(ctx) {
-			}
-		}()
-	}
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
-	return nil
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		if ctx.Err() == nil {
-			klog.FromContext(ctx).V(2).Info("sync failed, retrying", "kind", c.kind.gvk().Kind, "key", key, "err", err)
-		}
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
+	kind := c.kind.gvk().Kind
+	return controller.Workers[string]{
+		Name: strings.ToLower(kind), Queue: c.queue, Count: workers,
+		Synced: []cache.InformerSynced{c.podsSynced, c.ownersSynced}, Sync: c.sync,
+		RetryForever: true, KeyName: "key", RetryMessage: kind + " sync failed, retrying",
+	}.Run(ctx)
 }
 
 func keyOf(o *owner) string {

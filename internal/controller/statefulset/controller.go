@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -18,7 +17,6 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
-	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
 	"github.com/skiff-sh/skiff/internal/controller"
@@ -101,43 +99,10 @@ var _ manager.Runner = (*Controller)(nil)
 // Run waits for the caches, then syncs StatefulSets until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
 	defer utilruntime.HandleCrashWithContext(ctx)
-	defer c.queue.ShutDown()
-	ctx = klog.NewContext(ctx, klog.FromContext(ctx).WithValues("controller", "statefulset"))
-	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.synced...) {
-		if ctx.Err() != nil {
-			return nil // stopped before the caches filled: a normal shutdown
-		}
-		return fmt.Errorf("statefulset controller: caches did not sync")
-	}
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for c.processNext(ctx) {
-			}
-		})
-	}
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
-	return nil
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		if ctx.Err() != nil {
-			return false // shutting down: the error is the cancellation
-		}
-		utilruntime.HandleErrorWithContext(ctx, err, "Syncing stateful set failed, will retry", "statefulset", key)
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
+	return controller.Workers[string]{
+		Name: "statefulset", Queue: c.queue, Count: workers, Synced: c.synced, Sync: c.sync,
+		RetryForever: true, KeyName: "statefulset", RetryMessage: "Syncing stateful set failed, will retry",
+	}.Run(ctx)
 }
 
 func keyOf(set *appsv1.StatefulSet) string { return set.Namespace + "/" + set.Name }
