@@ -9,27 +9,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/skiff-sh/skiff/internal/controller"
 	"github.com/skiff-sh/skiff/internal/controller/podcontrol"
 )
 
-// canAdopt returns the check run before the first adoption of a sync: a
-// live read (not the cache) that ds still exists with the same UID and is
-// not being deleted, so a dying DaemonSet does not grab pods the garbage
-// collector is about to orphan.
+// canAdopt is the live check before adopting pods or revisions for ds.
 func (c *Controller) canAdopt(ds *appsv1.DaemonSet) func(context.Context) error {
-	return func(ctx context.Context) error {
-		fresh, err := c.client.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if fresh.UID != ds.UID {
-			return fmt.Errorf("daemon set %s/%s was recreated (uid %s, want %s)", ds.Namespace, ds.Name, fresh.UID, ds.UID)
-		}
-		if fresh.DeletionTimestamp != nil {
-			return fmt.Errorf("daemon set %s/%s is being deleted", ds.Namespace, ds.Name)
-		}
-		return nil
-	}
+	return controller.RecheckOwner(ds, "DaemonSet", func(ctx context.Context) (metav1.Object, error) {
+		return c.client.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
+	})
 }
 
 // claimPods returns the pods ds controls, adopting orphans its selector

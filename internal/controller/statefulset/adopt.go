@@ -9,27 +9,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/skiff-sh/skiff/internal/controller"
 	"github.com/skiff-sh/skiff/internal/controller/podcontrol"
 )
 
-// canAdopt returns the check run before the first adoption of a sync: a
-// live read (not the cache) that set still exists with the same UID and is
-// not being deleted, so a dying StatefulSet does not grab pods the garbage
-// collector is about to orphan.
+// canAdopt is the live check before adopting pods or revisions for set.
 func (c *Controller) canAdopt(set *appsv1.StatefulSet) func(context.Context) error {
-	return func(ctx context.Context) error {
-		fresh, err := c.client.AppsV1().StatefulSets(set.Namespace).Get(ctx, set.Name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		if fresh.UID != set.UID {
-			return fmt.Errorf("stateful set %s/%s was recreated (uid %s, want %s)", set.Namespace, set.Name, fresh.UID, set.UID)
-		}
-		if fresh.DeletionTimestamp != nil {
-			return fmt.Errorf("stateful set %s/%s is being deleted", set.Namespace, set.Name)
-		}
-		return nil
-	}
+	return controller.RecheckOwner(set, "StatefulSet", func(ctx context.Context) (metav1.Object, error) {
+		return c.client.AppsV1().StatefulSets(set.Namespace).Get(ctx, set.Name, metav1.GetOptions{})
+	})
 }
 
 // claimPods returns the pods set controls, adopting orphans its selector
