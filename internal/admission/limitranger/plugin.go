@@ -3,8 +3,6 @@ package limitranger
 import (
 	"context"
 	"fmt"
-	"sync"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -13,35 +11,14 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	corelisters "k8s.io/client-go/listers/core/v1"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/kubectl/pkg/util/qos"
 
 	"github.com/skiff-sh/skiff/internal/admission"
 )
 
-// liveTTL is how long a live lookup of a namespace's LimitRanges is
-// reused, as upstream does: long enough to spare the API server a list per
-// pod, short enough that a LimitRange the informer missed is seen soon.
-const liveTTL = 30 * time.Second
-
-// maxLiveEntries bounds the live-lookup cache.
-const maxLiveEntries = 10000
-
 // Plugin is the LimitRanger admission plugin.
 type Plugin struct {
-	client kubernetes.Interface
-	lister corelisters.LimitRangeLister
-	synced cache.InformerSynced
-	now    func() time.Time
-
-	mu   sync.Mutex
-	live map[string]liveEntry // namespace -> recent live lookup
-}
-
-type liveEntry struct {
-	expiry time.Time
-	items  []*corev1.LimitRange
+	limits *admission.NamespaceLister[corev1.LimitRange]
 }
 
 var _ admission.Plugin = (*Plugin)(nil)
@@ -51,13 +28,17 @@ var _ admission.Plugin = (*Plugin)(nil)
 // has synced the plugin reads LimitRanges with client.
 func New(client kubernetes.Interface, factory informers.SharedInformerFactory) *Plugin {
 	inf := factory.Core().V1().LimitRanges()
-	return &Plugin{
-		client: client,
-		lister: inf.Lister(),
-		synced: inf.Informer().HasSynced,
-		now:    time.Now,
-		live:   map[string]liveEntry{},
-	}
+	return &Plugin{limits: admission.NewNamespaceLister(inf.Informer().HasSynced,
+		func(ns string) ([]*corev1.LimitRange, error) {
+			return inf.Lister().LimitRanges(ns).List(labels.Everything())
+		},
+		func(ctx context.Context, ns string) ([]*corev1.LimitRange, error) {
+			list, err := client.CoreV1().LimitRanges(ns).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return nil, fmt.Errorf("listing limit ranges in %s: %w", ns, err)
+			}
+			return admission.Pointers(list.Items), nil
+		})}
 }
 
 // Admit defaults and checks pod resources on create and claim storage on
@@ -88,7 +69,7 @@ func (p *Plugin) Admit(ctx context.Context, a *admission.Attributes) error {
 			return nil
 		}
 	}
-	ranges, err := p.limitRanges(ctx, a.Namespace)
+	ranges, err := p.limits.List(ctx, a.Namespace)
 	if err != nil {
 		return forbidden(a, fmt.Errorf("unable to %s %v at this time because there was an error enforcing limit ranges", a.Operation, a.Resource))
 	}
@@ -133,41 +114,4 @@ func forbidden(a *admission.Attributes, err error) error {
 		}
 	}
 	return apierrors.NewForbidden(a.Resource.GroupResource(), name, err)
-}
-
-// limitRanges returns the namespace's LimitRanges from the informer cache
-// or, when the cache has not synced or holds none (it may lag behind a
-// LimitRange created a moment ago), from a recent live list.
-func (p *Plugin) limitRanges(ctx context.Context, ns string) ([]*corev1.LimitRange, error) {
-	if p.synced() {
-		items, err := p.lister.LimitRanges(ns).List(labels.Everything())
-		if err != nil {
-			return nil, err
-		}
-		if len(items) > 0 {
-			return items, nil
-		}
-	}
-	now := p.now()
-	p.mu.Lock()
-	e, ok := p.live[ns]
-	p.mu.Unlock()
-	if ok && now.Before(e.expiry) {
-		return e.items, nil
-	}
-	list, err := p.client.CoreV1().LimitRanges(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("listing limit ranges in %s: %w", ns, err)
-	}
-	e = liveEntry{expiry: now.Add(liveTTL)}
-	for i := range list.Items {
-		e.items = append(e.items, &list.Items[i])
-	}
-	p.mu.Lock()
-	if len(p.live) >= maxLiveEntries {
-		clear(p.live)
-	}
-	p.live[ns] = e
-	p.mu.Unlock()
-	return e.items, nil
 }

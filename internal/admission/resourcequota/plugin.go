@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,17 +13,12 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	corelisters "k8s.io/client-go/listers/core/v1"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/skiff-sh/skiff/internal/admission"
 	"github.com/skiff-sh/skiff/internal/controller/resourcequota/usage"
 )
 
 const (
-	// liveTTL is how long a live list of a namespace's quotas is reused.
-	liveTTL        = 30 * time.Second
-	maxLiveEntries = 10000
 	// maxAttempts bounds the conditional status updates of one quota under
 	// contention; each lost race re-reads the quota, so N concurrent
 	// creates need at most N attempts between them.
@@ -34,17 +28,8 @@ const (
 // Plugin is the ResourceQuota admission plugin.
 type Plugin struct {
 	client kubernetes.Interface
-	lister corelisters.ResourceQuotaLister
-	synced cache.InformerSynced
+	quotas *admission.NamespaceLister[corev1.ResourceQuota]
 	now    func() time.Time
-
-	mu   sync.Mutex
-	live map[string]liveEntry
-}
-
-type liveEntry struct {
-	expiry time.Time
-	items  []*corev1.ResourceQuota
 }
 
 var _ admission.Plugin = (*Plugin)(nil)
@@ -56,10 +41,18 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory) *
 	inf := factory.Core().V1().ResourceQuotas()
 	return &Plugin{
 		client: client,
-		lister: inf.Lister(),
-		synced: inf.Informer().HasSynced,
-		now:    time.Now,
-		live:   map[string]liveEntry{},
+		quotas: admission.NewNamespaceLister(inf.Informer().HasSynced,
+			func(ns string) ([]*corev1.ResourceQuota, error) {
+				return inf.Lister().ResourceQuotas(ns).List(labels.Everything())
+			},
+			func(ctx context.Context, ns string) ([]*corev1.ResourceQuota, error) {
+				list, err := client.CoreV1().ResourceQuotas(ns).List(ctx, metav1.ListOptions{})
+				if err != nil {
+					return nil, fmt.Errorf("listing resource quotas in %s: %w", ns, err)
+				}
+				return admission.Pointers(list.Items), nil
+			}),
+		now: time.Now,
 	}
 }
 
@@ -78,7 +71,7 @@ func (p *Plugin) Admit(ctx context.Context, a *admission.Attributes) error {
 	default:
 		return nil
 	}
-	quotas, err := p.quotas(ctx, a.Namespace)
+	quotas, err := p.sortedQuotas(ctx, a.Namespace)
 	if err != nil {
 		return forbidden(a, fmt.Errorf("unable to look up resource quotas: %w", err))
 	}
@@ -190,48 +183,12 @@ func forbidden(a *admission.Attributes, err error) error {
 	return apierrors.NewForbidden(a.Resource.GroupResource(), name, err)
 }
 
-// quotas returns the namespace's quotas, sorted by name, from the informer
-// cache or, while it has not synced or holds none for the namespace (it
-// may lag behind a quota created a moment ago), from a recent live list.
-func (p *Plugin) quotas(ctx context.Context, ns string) ([]*corev1.ResourceQuota, error) {
-	var items []*corev1.ResourceQuota
-	if p.synced() {
-		var err error
-		if items, err = p.lister.ResourceQuotas(ns).List(labels.Everything()); err != nil {
-			return nil, err
-		}
-	}
-	if len(items) == 0 {
-		var err error
-		if items, err = p.liveQuotas(ctx, ns); err != nil {
-			return nil, err
-		}
+// sortedQuotas returns the namespace's quotas sorted by name.
+func (p *Plugin) sortedQuotas(ctx context.Context, ns string) ([]*corev1.ResourceQuota, error) {
+	items, err := p.quotas.List(ctx, ns)
+	if err != nil {
+		return nil, err
 	}
 	sort.Slice(items, func(i, j int) bool { return items[i].Name < items[j].Name })
 	return items, nil
-}
-
-func (p *Plugin) liveQuotas(ctx context.Context, ns string) ([]*corev1.ResourceQuota, error) {
-	now := p.now()
-	p.mu.Lock()
-	e, ok := p.live[ns]
-	p.mu.Unlock()
-	if ok && now.Before(e.expiry) {
-		return append([]*corev1.ResourceQuota(nil), e.items...), nil
-	}
-	list, err := p.client.CoreV1().ResourceQuotas(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("listing resource quotas in %s: %w", ns, err)
-	}
-	e = liveEntry{expiry: now.Add(liveTTL)}
-	for i := range list.Items {
-		e.items = append(e.items, &list.Items[i])
-	}
-	p.mu.Lock()
-	if len(p.live) >= maxLiveEntries {
-		clear(p.live)
-	}
-	p.live[ns] = e
-	p.mu.Unlock()
-	return append([]*corev1.ResourceQuota(nil), e.items...), nil
 }
