@@ -196,6 +196,7 @@ func runAgent(parent context.Context, cfg simulated.Config, events bool, log *sl
 		}
 	}
 	log.Info("Node agent starting", "runtime", "simulated", "nodes", cfg.Nodes, "server", cfg.RESTConfig.Host)
+	keepExecutableTrimmed(ctx, log)
 	err := simulated.Run(ctx, cfg)
 	if err != nil && !(ctx.Err() != nil && errors.Is(err, context.Canceled)) {
 		return fmt.Errorf("agent: %w", err)

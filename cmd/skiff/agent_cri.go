@@ -63,6 +63,7 @@ func runCRIAgent(parent context.Context, o agentOptions, log *slog.Logger) error
 		cfg.Recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: name})
 	}
 	log.Info("Node agent starting", "runtime", "cri", "node", name, "server", rc.Host, "dataDir", cfg.DataDir)
+	keepExecutableTrimmed(ctx, log)
 	if err := cri.RunNode(ctx, cfg); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}

@@ -145,6 +145,7 @@ func runServer(parent context.Context, cfg server.Config) error {
 		}
 	})
 
+	keepExecutableTrimmed(ctx, cfg.Log)
 	err := server.Run(ctx, cfg)
 	stopping := ctx.Err() != nil
 	stop()

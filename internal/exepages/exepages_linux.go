@@ -1,0 +1,156 @@
+package exepages
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// mapping is one address range of /proc/self/smaps.
+type mapping struct {
+	start, end uintptr
+}
+
+// executableMappings returns the mappings of the file at exe in a
+// /proc/PID/smaps listing that are read-only and hold only file pages: text
+// and rodata. A private mapping that was written before it became
+// read-only, such as the dynamic linker's relocated GOT (RELRO), holds
+// anonymous copies that dropping would replace with the unrelocated file
+// contents, so any mapping with anonymous pages is left alone.
+func executableMappings(smaps []byte, exe string) ([]mapping, error) {
+	var out []mapping
+	var cur *mapping
+	sc := bufio.NewScanner(bytes.NewReader(smaps))
+	for sc.Scan() {
+		line := sc.Text()
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if v, ok := strings.CutPrefix(line, "Anonymous:"); ok {
+			if cur != nil && strings.TrimSpace(v) == "0 kB" {
+				out = append(out, *cur)
+			}
+			cur = nil
+			continue
+		}
+		// A mapping's header: address perms offset dev inode [pathname].
+		// Its fields ("Rss:", "VmFlags:") end in a colon.
+		lo, hi, ok := strings.Cut(f[0], "-")
+		if !ok || strings.HasSuffix(f[0], ":") {
+			continue
+		}
+		cur = nil
+		if len(f) < 6 || strings.Join(f[5:], " ") != exe || strings.Contains(f[1], "w") {
+			continue
+		}
+		start, err := strconv.ParseUint(lo, 16, 64)
+		if err != nil {
+			return nil, fmt.Errorf("malformed smaps line %q: %w", line, err)
+		}
+		end, err := strconv.ParseUint(hi, 16, 64)
+		if err != nil {
+			return nil, fmt.Errorf("malformed smaps line %q: %w", line, err)
+		}
+		cur = &mapping{start: uintptr(start), end: uintptr(end)}
+	}
+	return out, sc.Err()
+}
+
+// Trim drops the executable's read-only pages from this process and asks
+// for later faults on them to bring in single pages. It returns how many
+// bytes of mappings it advised.
+func Trim() (int, error) {
+	exe, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		return 0, fmt.Errorf("finding the executable: %w", err)
+	}
+	smaps, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		return 0, fmt.Errorf("reading the memory map: %w", err)
+	}
+	ms, err := executableMappings(smaps, exe)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, m := range ms {
+		// RANDOM first, so nothing faulted after PAGEOUT reads ahead again.
+		// PAGEOUT evicts the folios only this process maps; DONTNEED then
+		// unmaps those another process (say, the agent next to the server)
+		// shares, which stay cached for it.
+		for _, advice := range []int{unix.MADV_RANDOM, unix.MADV_PAGEOUT, unix.MADV_DONTNEED} {
+			if _, _, e := unix.Syscall(unix.SYS_MADVISE, m.start, m.end-m.start, uintptr(advice)); e != 0 {
+				return n, fmt.Errorf("madvise(%d) on %#x-%#x: %w", advice, m.start, m.end, e)
+			}
+		}
+		n += int(m.end - m.start)
+	}
+	return n, nil
+}
+
+// residentFileBytes is the file-backed part of this process's resident
+// set.
+func residentFileBytes() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "RssFile:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no RssFile in /proc/self/status")
+}
+
+// Keep trims once start-up has settled (after delay). From then on it
+// checks every interval and trims again when the executable's resident
+// pages have grown by more than slack over the working set seen one
+// interval after the last trim: that happens when another process reads the
+// file ahead into large folios, which this one then maps whole. It returns
+// when ctx ends; a failure is logged and stops it, since the process works
+// the same without it.
+func Keep(ctx context.Context, log *slog.Logger, delay, interval time.Duration, slack int64) {
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	const unknown = -1
+	working := int64(unknown)
+	trim := true
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		t.Reset(interval)
+		rss, err := residentFileBytes()
+		if err != nil {
+			log.Info("Not trimming the executable's resident pages", "err", err)
+			return
+		}
+		switch {
+		case trim:
+		case working == unknown:
+			working = rss
+			continue
+		case rss-working <= slack:
+			continue
+		}
+		if _, err := Trim(); err != nil {
+			log.Info("Not trimming the executable's resident pages", "err", err)
+			return
+		}
+		log.Debug("Trimmed the executable's resident pages", "beforeMiB", rss>>20)
+		trim, working = false, unknown
+	}
+}
