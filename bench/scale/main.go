@@ -169,7 +169,8 @@ func run(bin string, nodes int, replicas int32) error {
 	}
 	total := time.Since(start)
 	report(t, start, total, replicas)
-	fmt.Printf("RSS of skiff server with %d pods: %.0f MB\n", replicas, proc.RSSMB(cmd.Process.Pid))
+	fmt.Printf("RSS of skiff server with %d pods: %.0f MB (private %.0f MB)   (target < 400 MB)\n",
+		replicas, proc.RSSMB(cmd.Process.Pid), proc.RSSAnonMB(cmd.Process.Pid))
 
 	// Rolling update of every pod.
 	// Count the rollout from here: keep the per-pod maps so existing pods

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"syscall"
 	"time"
@@ -80,6 +81,7 @@ default. It stops cleanly on SIGINT or SIGTERM.`,
 				agentCfg.Run = realNode(endpoint, controllerCfg.LocalStorageDir)
 				cfg.Agent = &agentCfg
 			}
+			setServerGCPercent()
 			return runServer(cmd.Context(), cfg)
 		},
 	}
@@ -120,6 +122,20 @@ func realNode(endpoint, storageDir string) func(context.Context, server.Node) er
 			ClusterDNS: []string{n.ClusterDNS}, ClusterDomain: n.ClusterDomain, ServeDNS: true,
 			IngressHTTPAddress: n.IngressHTTPAddress, IngressHTTPSAddress: n.IngressHTTPSAddress,
 		})
+	}
+}
+
+// serverGCPercent is the server's garbage collection target unless GOGC is
+// set. Its heap is mostly long-lived caches that grow with the cluster (the
+// watch cache, the controllers' informers, the scheduler's cache), and Go's
+// default of 100 lets the heap reach twice that between collections: at
+// 10,000 pods about 200 MB of garbage. At 40 the scale benchmark's RSS drops
+// from about 480 to 390 MB for about 25% more CPU over the run.
+const serverGCPercent = 40
+
+func setServerGCPercent() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(serverGCPercent)
 	}
 }
 

@@ -288,7 +288,7 @@ func (s *Server) deleteCollection(w http.ResponseWriter, r *http.Request, res *r
 	}
 	items, _ := res.cache.List(sel.prefix(res, info.Namespace), sel.filter)
 	for _, o := range items {
-		_, _, err := s.deleteObject(r.Context(), res, o.Fields["metadata.namespace"], o.Fields["metadata.name"], opts)
+		_, _, err := s.deleteObject(r.Context(), res, o.Fields.Get("metadata.namespace"), o.Fields.Get("metadata.name"), opts)
 		if err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}

@@ -9,7 +9,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -103,7 +102,7 @@ func (s *Server) decoder(res *resource) watchcache.Decoder {
 			}
 		}
 		decode := func() (runtime.Object, error) { return s.decodeStored(res, value, rev) }
-		return watchcache.NewObject(key, rev, value, labels.Set(acc.GetLabels()), f, decode), nil
+		return watchcache.NewObject(key, rev, value, acc.GetLabels(), f, decode), nil
 	}
 }
 

@@ -57,7 +57,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, res *resource, in
 	if sel.name != "" {
 		name := sel.name
 		inner := sel.filter
-		opts.Filter = func(o *watchcache.Object) bool { return o.Fields["metadata.name"] == name && inner(o) }
+		opts.Filter = func(o *watchcache.Object) bool { return o.Fields.Get("metadata.name") == name && inner(o) }
 	}
 	sendInitial := q.Get("sendInitialEvents")
 	switch {

@@ -94,6 +94,18 @@ func Trim() (int, error) {
 		}
 		n += int(m.end - m.start)
 	}
+	// Evict what of the file is cached but no longer mapped by anyone,
+	// such as large folios read ahead by an earlier reader of the file
+	// (the build, a copy, a `skiff kubectl` run): a later fault here would
+	// map such a folio whole.
+	f, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return n, fmt.Errorf("opening the executable: %w", err)
+	}
+	defer f.Close()
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		return n, fmt.Errorf("dropping the executable's cached pages: %w", err)
+	}
 	return n, nil
 }
 

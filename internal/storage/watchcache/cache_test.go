@@ -12,8 +12,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/skiff-sh/skiff/internal/storage"
@@ -37,7 +35,7 @@ func decode(key string, value []byte, rev int64) (*watchcache.Object, error) {
 		return nil, err
 	}
 	cm := obj.(*corev1.ConfigMap)
-	return watchcache.NewObject(key, rev, value, labels.Set(cm.Labels), fields.Set{"metadata.name": cm.Name}, dec), nil
+	return watchcache.NewObject(key, rev, value, cm.Labels, map[string]string{"metadata.name": cm.Name}, dec), nil
 }
 
 func value(name, color string) []byte {
@@ -98,7 +96,7 @@ func next(t *testing.T, w *watchcache.Watcher) watchcache.Event {
 	return watchcache.Event{}
 }
 
-func name(ev watchcache.Event) string { return ev.Object.Fields["metadata.name"] }
+func name(ev watchcache.Event) string { return ev.Object.Fields.Get("metadata.name") }
 
 func TestListIsConsistentWithRevision(t *testing.T) {
 	f := newFixture(t, 100)
@@ -119,7 +117,7 @@ func TestWatchFilterTransitions(t *testing.T) {
 	f := newFixture(t, 100)
 	f.put(t, "a", "red")
 	_ = f.cache.WaitForFresh(f.ctx)
-	red := func(o *watchcache.Object) bool { return o.Labels["color"] == "red" }
+	red := func(o *watchcache.Object) bool { return o.Labels.Get("color") == "red" }
 	w, err := f.res.Watch(f.ctx, watchcache.WatchOptions{Initial: true, Filter: red})
 	if err != nil {
 		t.Fatal(err)

@@ -3,8 +3,6 @@ package watchcache
 import (
 	"sync"
 
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -15,8 +13,8 @@ import (
 type Object struct {
 	Key    string
 	Rev    int64
-	Labels labels.Set
-	Fields fields.Set
+	Labels Pairs
+	Fields Pairs
 	// Value is the object as stored; treat it as read-only.
 	Value []byte
 
@@ -30,8 +28,8 @@ type Object struct {
 }
 
 // NewObject builds a cached object; decode turns value into a new object.
-func NewObject(key string, rev int64, value []byte, lbls labels.Set, flds fields.Set, decode func() (runtime.Object, error)) *Object {
-	return &Object{Key: key, Rev: rev, Value: value, Labels: lbls, Fields: flds, decode: decode}
+func NewObject(key string, rev int64, value []byte, lbls, flds map[string]string, decode func() (runtime.Object, error)) *Object {
+	return &Object{Key: key, Rev: rev, Value: value, Labels: NewPairs(lbls), Fields: NewPairs(flds), decode: decode}
 }
 
 // Decode returns a freshly decoded object, which the caller owns.
