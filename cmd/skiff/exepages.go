@@ -9,9 +9,10 @@ import (
 )
 
 // keepExecutableTrimmed holds a long-running command's share of the
-// executable to its working set: trimmed a second after start, when package
-// initialisation and start-up have touched what they will, and again when
-// the resident part grows by 16 MiB over that, checked each minute.
+// executable to its working set: trimmed a second after start, once package
+// initialisation has touched what it will, and again whenever the resident
+// part has grown by 8 MiB over the working set seen 5 s after the last
+// trim, checked every 30 s.
 func keepExecutableTrimmed(ctx context.Context, log *slog.Logger) {
-	go exepages.Keep(ctx, log, time.Second, time.Minute, 16<<20)
+	go exepages.Keep(ctx, log, time.Second, 5*time.Second, 30*time.Second, 8<<20)
 }

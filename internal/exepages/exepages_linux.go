@@ -125,14 +125,16 @@ func residentFileBytes() (int64, error) {
 	return 0, fmt.Errorf("no RssFile in /proc/self/status")
 }
 
-// Keep trims once start-up has settled (after delay). From then on it
-// checks every interval and trims again when the executable's resident
-// pages have grown by more than slack over the working set seen one
-// interval after the last trim: that happens when another process reads the
-// file ahead into large folios, which this one then maps whole. It returns
+// Keep trims once start-up has settled (after delay). The working set is
+// sampled settle after each trim; from then on Keep checks every interval
+// and trims again when the executable's resident pages have grown by more
+// than slack over that sample. Growth of that kind comes from another
+// process reading the file (a `skiff kubectl` or `skiff image` run, the
+// server next to an agent): the large folios its reads leave in the page
+// cache are mapped whole when this process faults on them. Keep returns
 // when ctx ends; a failure is logged and stops it, since the process works
 // the same without it.
-func Keep(ctx context.Context, log *slog.Logger, delay, interval time.Duration, slack int64) {
+func Keep(ctx context.Context, log *slog.Logger, delay, settle, interval time.Duration, slack int64) {
 	t := time.NewTimer(delay)
 	defer t.Stop()
 	const unknown = -1
@@ -144,7 +146,6 @@ func Keep(ctx context.Context, log *slog.Logger, delay, interval time.Duration, 
 			return
 		case <-t.C:
 		}
-		t.Reset(interval)
 		rss, err := residentFileBytes()
 		if err != nil {
 			log.Info("Not trimming the executable's resident pages", "err", err)
@@ -154,15 +155,18 @@ func Keep(ctx context.Context, log *slog.Logger, delay, interval time.Duration, 
 		case trim:
 		case working == unknown:
 			working = rss
+			t.Reset(interval)
 			continue
 		case rss-working <= slack:
+			t.Reset(interval)
 			continue
 		}
 		if _, err := Trim(); err != nil {
 			log.Info("Not trimming the executable's resident pages", "err", err)
 			return
 		}
-		log.Debug("Trimmed the executable's resident pages", "beforeMiB", rss>>20)
+		log.Debug("Trimmed the executable's resident pages", "beforeMiB", rss>>20, "workingSetMiB", working>>20)
 		trim, working = false, unknown
+		t.Reset(settle)
 	}
 }

@@ -12,4 +12,4 @@ import (
 func Trim() (int, error) { return 0, nil }
 
 // Keep does nothing outside Linux.
-func Keep(context.Context, *slog.Logger, time.Duration, time.Duration, int64) {}
+func Keep(context.Context, *slog.Logger, time.Duration, time.Duration, time.Duration, int64) {}
