@@ -2,9 +2,11 @@
 // real node (as root): requests/s and p50/p99 latency to one testserver
 // pod directly by its IP, through its Service's ClusterIP (the nftables
 // proxy) and through the Ingress (the L7 proxy), measured in the same run
-// with the same keep-alive clients, in interleaved rounds; and how long an EndpointSlice change
-// takes to reach the data path (from a watch seeing the slice to the
-// first connection through the ClusterIP succeeding). Run it with
+// with the same keep-alive clients in interleaved rounds: saturated
+// (throughput) and at a fixed 1,000 req/s (added latency, as Istio
+// measures its sidecars); and how long an EndpointSlice change takes to
+// reach the data path (from a watch seeing the slice to the first
+// connection through the ClusterIP succeeding). Run it with
 // `make bench-services`.
 package main
 
@@ -43,18 +45,20 @@ func main() {
 	duration := flag.Duration("duration", 5*time.Second, "how long each target is loaded")
 	changes := flag.Int("changes", 20, "endpoint changes to time")
 	rounds := flag.Int("rounds", 3, "rounds over the three targets; each target's best round is reported")
+	rate := flag.Int("rate", 1000, "requests/s of the fixed-rate latency phase")
+	connections := flag.Int("connections", 16, "keep-alive connections of the fixed-rate latency phase")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: the services benchmark runs a real node and needs root")
 		os.Exit(1)
 	}
-	if err := run(*bin, *imageDir, *clients, *duration, *changes, *rounds); err != nil {
+	if err := run(*bin, *imageDir, *clients, *duration, *changes, *rounds, *rate, *connections); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin, imageDir string, clients int, duration time.Duration, changes, rounds int) (err error) {
+func run(bin, imageDir string, clients int, duration time.Duration, changes, rounds, rate, connections int) (err error) {
 	ctx := context.Background()
 	ingressPort, err := proc.FreePort()
 	if err != nil {
@@ -97,6 +101,30 @@ func run(bin, imageDir string, clients int, duration time.Duration, changes, rou
 	for i, tg := range targets[1:] {
 		r := best[i+1]
 		fmt.Printf("%-24s %7.0f req/s (%3.0f%% of direct)  p50 %6v  p99 %6v (%+v)\n", tg.name, r.rps, 100*r.rps/direct.rps, r.p50, r.p99, r.p99-direct.p99)
+	}
+	// Added latency at a fixed load below saturation, the way Istio
+	// measures its sidecars' overhead (1,000 req/s over 16 connections):
+	// at saturation, latency is only queueing behind throughput.
+	fmt.Printf("latency at a fixed %d req/s over %d connections (best of %d rounds):\n", rate, connections, rounds)
+	paced := make([]result, len(targets))
+	for range rounds {
+		for i, tg := range targets {
+			r, err := loadAtRate(tg.url, tg.host, rate, connections, duration)
+			if err != nil {
+				return fmt.Errorf("%s: %w", tg.name, err)
+			}
+			if paced[i].p99 == 0 || r.p99 < paced[i].p99 {
+				paced[i] = r
+			}
+		}
+	}
+	for i, tg := range targets {
+		r := paced[i]
+		fmt.Printf("  %-24s p50 %6v  p90 %6v  p99 %6v", tg.name, r.p50, r.p90, r.p99)
+		if i > 0 {
+			fmt.Printf("  (added: p90 %+v, p99 %+v)", r.p90-paced[0].p90, r.p99-paced[0].p99)
+		}
+		fmt.Println()
 	}
 	fmt.Println("targets: ClusterIP within 5% of direct throughput and < 50us added p99; Ingress >= 60% of direct with < 1ms added p99")
 	lat, err := endpointChanges(ctx, n.Client, changes)
@@ -163,8 +191,8 @@ func deploy(ctx context.Context, client kubernetes.Interface) (podIP, clusterIP 
 }
 
 type result struct {
-	rps      float64
-	p50, p99 time.Duration
+	rps           float64
+	p50, p90, p99 time.Duration
 }
 
 // load sends requests from clients keep-alive clients for d and measures
@@ -202,6 +230,55 @@ func load(url, host string, clients int, d time.Duration) (result, error) {
 	}
 	slices.Sort(lat)
 	return result{rps: float64(len(lat)) / d.Seconds(), p50: proc.Percentile(lat, 50).Round(time.Microsecond), p99: proc.Percentile(lat, 99).Round(time.Microsecond)}, nil
+}
+
+// loadAtRate sends rate requests/s for d, spread evenly over connections
+// keep-alive connections, each sending on its own schedule, and measures
+// each request from when it is sent (as fortio, Istio's load generator,
+// does): a sleeping goroutine wakes up to a millisecond late, which would
+// otherwise swamp the differences measured.
+func loadAtRate(url, host string, rate, connections int, d time.Duration) (result, error) {
+	var mu sync.Mutex
+	var lat []time.Duration
+	var firstErr error
+	var wg sync.WaitGroup
+	interval := time.Duration(int64(time.Second) * int64(connections) / int64(rate))
+	start := time.Now()
+	for c := range connections {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: 5 * time.Second}
+			var mine []time.Duration
+			// Stagger the connections across one interval.
+			next := start.Add(interval * time.Duration(c) / time.Duration(connections))
+			for end := start.Add(d); next.Before(end); next = next.Add(interval) {
+				time.Sleep(time.Until(next))
+				begin := time.Now()
+				if err := get(hc, url, host); err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+					return
+				}
+				mine = append(mine, time.Since(begin))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return result{}, firstErr
+	}
+	slices.Sort(lat)
+	return result{
+		rps: float64(len(lat)) / d.Seconds(),
+		p50: proc.Percentile(lat, 50).Round(time.Microsecond),
+		p90: proc.Percentile(lat, 90).Round(time.Microsecond),
+		p99: proc.Percentile(lat, 99).Round(time.Microsecond),
+	}, nil
 }
 
 func get(hc *http.Client, url, host string) error {
