@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"syscall"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/skiff-sh/skiff/internal/controller/builtin"
 	"github.com/skiff-sh/skiff/internal/controller/manager"
 	"github.com/skiff-sh/skiff/internal/controller/nodeipam"
+	"github.com/skiff-sh/skiff/internal/gcheadroom"
 	"github.com/skiff-sh/skiff/internal/server"
 )
 
@@ -81,7 +81,6 @@ default. It stops cleanly on SIGINT or SIGTERM.`,
 				agentCfg.Run = realNode(endpoint, controllerCfg.LocalStorageDir)
 				cfg.Agent = &agentCfg
 			}
-			setServerGCPercent()
 			return runServer(cmd.Context(), cfg)
 		},
 	}
@@ -125,19 +124,13 @@ func realNode(endpoint, storageDir string) func(context.Context, server.Node) er
 	}
 }
 
-// serverGCPercent is the server's garbage collection target unless GOGC is
-// set. Its heap is mostly long-lived caches that grow with the cluster (the
-// watch cache, the controllers' informers, the scheduler's cache), and Go's
-// default of 100 lets the heap reach twice that between collections: at
-// 10,000 pods about 200 MB of garbage. At 40 the scale benchmark's RSS drops
-// from about 480 to 390 MB for about 25% more CPU over the run.
-const serverGCPercent = 40
-
-func setServerGCPercent() {
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(serverGCPercent)
-	}
-}
+// serverHeadroom bounds the server's garbage between collections. Its heap
+// is mostly long-lived caches that grow with the cluster, and Go's default
+// would let a 200 MB heap at 10,000 pods reach 400 MB; a third of the live
+// heap is allowed there (about 30% more CPU over the scale benchmark). A
+// heap under 32 MB keeps the default, which keeps collection out of the
+// way of the node's Ingress proxy. Figures in docs/benchmarks.md.
+var serverHeadroom = gcheadroom.Policy{Headroom: 32 << 20, MinPercent: 33, MaxPercent: 100}
 
 // runServer runs the server until SIGINT or SIGTERM. After the first
 // signal the default handling is restored, so a second one kills a server
@@ -162,6 +155,7 @@ func runServer(parent context.Context, cfg server.Config) error {
 	})
 
 	keepExecutableTrimmed(ctx, cfg.Log)
+	go gcheadroom.Keep(ctx, serverHeadroom, 250*time.Millisecond)
 	err := server.Run(ctx, cfg)
 	stopping := ctx.Err() != nil
 	stop()
