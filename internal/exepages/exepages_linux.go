@@ -125,20 +125,30 @@ func residentFileBytes() (int64, error) {
 	return 0, fmt.Errorf("no RssFile in /proc/self/status")
 }
 
-// Keep trims once start-up has settled (after delay). The working set is
-// sampled settle after each trim; from then on Keep checks every interval
-// and trims again when the executable's resident pages have grown by more
-// than slack over that sample. Growth of that kind comes from another
-// process reading the file (a `skiff kubectl` or `skiff image` run, the
-// server next to an agent): the large folios its reads leave in the page
-// cache are mapped whole when this process faults on them. Keep returns
+// unknown is a resident size not sampled yet.
+const unknown = -1
+
+// inflated reports whether the executable's resident pages grew by more
+// than slack since the previous sample.
+func inflated(previous, rss, slack int64) bool {
+	return previous != unknown && rss-previous > slack
+}
+
+// Keep trims once start-up has settled (after delay). The resident pages
+// are sampled settle after each trim, when the working set has faulted
+// back; from then on Keep checks every interval and trims again when they
+// have grown by more than slack since the previous sample. A jump of that
+// size between two checks comes from another process reading the file (a
+// `skiff kubectl` or `skiff image` run, the server next to an agent): the
+// large folios its reads leave in the page cache are mapped whole when
+// this process faults on them. A working set grows slowly once start-up is
+// over, and a burst of new work costs at most one extra trim. Keep returns
 // when ctx ends; a failure is logged and stops it, since the process works
 // the same without it.
 func Keep(ctx context.Context, log *slog.Logger, delay, settle, interval time.Duration, slack int64) {
 	t := time.NewTimer(delay)
 	defer t.Stop()
-	const unknown = -1
-	working := int64(unknown)
+	previous := int64(unknown)
 	trim := true
 	for {
 		select {
@@ -151,13 +161,8 @@ func Keep(ctx context.Context, log *slog.Logger, delay, settle, interval time.Du
 			log.Info("Not trimming the executable's resident pages", "err", err)
 			return
 		}
-		switch {
-		case trim:
-		case working == unknown:
-			working = rss
-			t.Reset(interval)
-			continue
-		case rss-working <= slack:
+		if !trim && !inflated(previous, rss, slack) {
+			previous = rss
 			t.Reset(interval)
 			continue
 		}
@@ -165,8 +170,8 @@ func Keep(ctx context.Context, log *slog.Logger, delay, settle, interval time.Du
 			log.Info("Not trimming the executable's resident pages", "err", err)
 			return
 		}
-		log.Debug("Trimmed the executable's resident pages", "beforeMiB", rss>>20, "workingSetMiB", working>>20)
-		trim, working = false, unknown
+		log.Debug("Trimmed the executable's resident pages", "beforeMiB", rss>>20, "previousMiB", previous>>20)
+		trim, previous = false, unknown
 		t.Reset(settle)
 	}
 }

@@ -99,3 +99,21 @@ func TestTrimDropsResidentPagesAndTheProcessRunsOn(t *testing.T) {
 	}
 	t.Logf("resident executable pages %d kB -> %d kB (%d MiB advised)", before, after, n>>20)
 }
+
+func TestInflated(t *testing.T) {
+	const mib = 1 << 20
+	for _, tc := range []struct {
+		previous, rss int64
+		want          bool
+	}{
+		{unknown, 500 * mib, false}, // first sample after a trim: the working set faulting back
+		{20 * mib, 27 * mib, false}, // a working set growing slowly
+		{20 * mib, 40 * mib, true},  // another process's read-ahead mapped whole folios
+		{40 * mib, 20 * mib, false}, // the kernel reclaimed some
+		{20 * mib, 28 * mib, false}, // exactly the slack
+	} {
+		if got := inflated(tc.previous, tc.rss, 8*mib); got != tc.want {
+			t.Errorf("inflated(%d MiB -> %d MiB) = %v, want %v", tc.previous/mib, tc.rss/mib, got, tc.want)
+		}
+	}
+}
