@@ -195,41 +195,13 @@ type result struct {
 	p50, p90, p99 time.Duration
 }
 
-// load sends requests from clients keep-alive clients for d and measures
-// each one's latency.
+// load sends requests from clients keep-alive clients as fast as they
+// can for d and measures each one's latency.
 func load(url, host string, clients int, d time.Duration) (result, error) {
-	var mu sync.Mutex
-	var lat []time.Duration
-	var firstErr error
-	var wg sync.WaitGroup
 	deadline := time.Now().Add(d)
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: 5 * time.Second}
-			var mine []time.Duration
-			for time.Now().Before(deadline) {
-				begin := time.Now()
-				if err := get(hc, url, host); err != nil {
-					mu.Lock()
-					firstErr = err
-					mu.Unlock()
-					return
-				}
-				mine = append(mine, time.Since(begin))
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return result{}, firstErr
-	}
-	slices.Sort(lat)
-	return result{rps: float64(len(lat)) / d.Seconds(), p50: proc.Percentile(lat, 50).Round(time.Microsecond), p99: proc.Percentile(lat, 99).Round(time.Microsecond)}, nil
+	return measure(clients, d, func(_ int) (time.Time, bool) {
+		return time.Now(), time.Now().Before(deadline)
+	}, url, host)
 }
 
 // loadAtRate sends rate requests/s for d, spread evenly over connections
@@ -238,23 +210,44 @@ func load(url, host string, clients int, d time.Duration) (result, error) {
 // does): a sleeping goroutine wakes up to a millisecond late, which would
 // otherwise swamp the differences measured.
 func loadAtRate(url, host string, rate, connections int, d time.Duration) (result, error) {
+	interval := time.Duration(int64(time.Second) * int64(connections) / int64(rate))
+	start := time.Now()
+	end := start.Add(d)
+	next := make([]time.Time, connections)
+	for c := range next {
+		// Stagger the connections across one interval.
+		next[c] = start.Add(interval * time.Duration(c) / time.Duration(connections))
+	}
+	return measure(connections, d, func(c int) (time.Time, bool) {
+		at := next[c]
+		if !at.Before(end) {
+			return time.Time{}, false
+		}
+		next[c] = at.Add(interval)
+		time.Sleep(time.Until(at))
+		return time.Now(), true
+	}, url, host)
+}
+
+// measure runs n keep-alive clients; client c sends a request whenever
+// wait(c) returns true, timing it from the time wait returns, and stops at
+// the first false or error. Latencies are pooled over the clients.
+func measure(n int, d time.Duration, wait func(c int) (time.Time, bool), url, host string) (result, error) {
 	var mu sync.Mutex
 	var lat []time.Duration
 	var firstErr error
 	var wg sync.WaitGroup
-	interval := time.Duration(int64(time.Second) * int64(connections) / int64(rate))
-	start := time.Now()
-	for c := range connections {
+	for c := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: 5 * time.Second}
 			var mine []time.Duration
-			// Stagger the connections across one interval.
-			next := start.Add(interval * time.Duration(c) / time.Duration(connections))
-			for end := start.Add(d); next.Before(end); next = next.Add(interval) {
-				time.Sleep(time.Until(next))
-				begin := time.Now()
+			for {
+				begin, more := wait(c)
+				if !more {
+					break
+				}
 				if err := get(hc, url, host); err != nil {
 					mu.Lock()
 					firstErr = err
