@@ -6,12 +6,15 @@
 // and maps executables in large folios: one page fault on a cold part of
 // the file maps hundreds of kilobytes around it. Package initialisation
 // touches code all over the file, so a freshly started server or agent
-// has nearly the whole executable mapped, although it runs a fraction of
-// it. Trim asks the kernel to drop the file pages of the executable that
-// only this process maps and to fault the rest back one page at a time, so
-// what stays resident is the working set. The memory is given back to the
-// machine, not merely unmapped: clean file pages are evicted from the page
-// cache unless another process maps them.
+// had nearly the whole executable mapped, although it runs a fraction of
+// it. Trim advises the read-only mappings of the executable to be read one
+// page at a time from now on, drops the pages only this process maps,
+// unmaps the rest and evicts the file's cached pages that no process maps
+// any more, so that what comes back resident is the working set. The
+// memory is given back to the machine, not merely unmapped. Keep runs Trim
+// after start-up and again when other processes' reads of the file have
+// inflated this one's share; subpackage randomread turns read-ahead off in
+// every skiff process as early as it can, which keeps that rare.
 //
 // The package touches only read-only, file-backed mappings of the running
 // executable; the heap, the stacks and the writable data segment are the
