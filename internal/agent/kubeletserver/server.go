@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -106,6 +107,11 @@ func New(cfg Config) (*Server, error) {
 		mux.HandleFunc(method+" /attach/{namespace}/{pod}/{container}", s.serveAttach)
 		mux.HandleFunc(method+" /portForward/{namespace}/{pod}", s.servePortForward)
 	}
+	// Profiling, as upstream's kubelet serves it (enableProfilingHandler),
+	// reached through the API server's nodes/proxy.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	s.handler = s.authenticate(mux)
 	return s, nil
 }

@@ -297,3 +297,15 @@ func TestParsePorts(t *testing.T) {
 		}
 	}
 }
+
+func TestProfilingForTheAPIServerOnly(t *testing.T) {
+	c := startTestServer(t, &simulatedRuntime{}, testPod)
+	url := c.url + "/debug/pprof/goroutine?debug=1"
+	if code, _ := get(t, c.client(t, nil, ""), url); code != http.StatusUnauthorized {
+		t.Errorf("without a certificate: %d, want 401", code)
+	}
+	code, body := get(t, c.client(t, c.ca, "kube-apiserver", "system:masters"), url)
+	if code != http.StatusOK || !strings.HasPrefix(body, "goroutine profile: total") {
+		t.Errorf("API server: %d %.80q, want a goroutine profile", code, body)
+	}
+}
