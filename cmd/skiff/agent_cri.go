@@ -8,7 +8,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -18,14 +17,7 @@ import (
 
 	"github.com/skiff-sh/skiff/internal/agent/cri"
 	"github.com/skiff-sh/skiff/internal/agent/kubeletserver"
-	"github.com/skiff-sh/skiff/internal/gcheadroom"
 )
-
-// agentHeadroom bounds a real node agent's garbage between collections.
-// Its heap is small (about 10 MB with 100 pods) and it allocates little
-// once its pods run, so 8 MB of growth costs little CPU and keeps its
-// resident set near what it uses.
-var agentHeadroom = gcheadroom.Policy{Headroom: 8 << 20, MinPercent: 33, MaxPercent: 100}
 
 // runCRIAgent runs one real node on CRI until SIGINT or SIGTERM.
 func runCRIAgent(parent context.Context, o agentOptions, log *slog.Logger) error {
@@ -72,7 +64,6 @@ func runCRIAgent(parent context.Context, o agentOptions, log *slog.Logger) error
 	}
 	log.Info("Node agent starting", "runtime", "cri", "node", name, "server", rc.Host, "dataDir", cfg.DataDir)
 	keepExecutableTrimmed(ctx, log)
-	go gcheadroom.Keep(ctx, agentHeadroom, time.Second)
 	if err := cri.RunNode(ctx, cfg); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}

@@ -8,8 +8,6 @@ import (
 	"os"
 	"path/filepath"
 
-	// Before the bulk of package initialisation: see its doc.
-	_ "github.com/skiff-sh/skiff/internal/exepages/randomread"
 	"github.com/skiff-sh/skiff/internal/version"
 )
 

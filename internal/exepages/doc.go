@@ -13,8 +13,7 @@
 // any more, so that what comes back resident is the working set. The
 // memory is given back to the machine, not merely unmapped. Keep runs Trim
 // after start-up and again when other processes' reads of the file have
-// inflated this one's share; subpackage randomread turns read-ahead off in
-// every skiff process as early as it can, which keeps that rare.
+// inflated this one's share.
 //
 // The package touches only read-only, file-backed mappings of the running
 // executable; the heap, the stacks and the writable data segment are the
