@@ -64,16 +64,8 @@ func New(cc controller.Context) (*Controller, error) {
 		inf cache.SharedIndexInformer
 		h   cache.ResourceEventHandler
 	}{
-		{svcInf.Informer(), cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.onService,
-			UpdateFunc: func(_, cur any) { c.onService(cur) },
-			DeleteFunc: c.onServiceDelete,
-		}},
-		{podInf.Informer(), cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.onPod,
-			UpdateFunc: c.onPodUpdate,
-			DeleteFunc: c.onPodDelete,
-		}},
+		{svcInf.Informer(), c.selectors.ServiceHandler(c.queue.Add)},
+		{podInf.Informer(), c.selectors.PodHandler(c.queue.Add)},
 		// A deleted Endpoints object whose Service still exists is
 		// recreated; other changes to it are the controller's own.
 		{epInf.Informer(), cache.ResourceEventHandlerFuncs{DeleteFunc: c.onEndpointsDelete}},
@@ -113,55 +105,6 @@ func (c *Controller) enqueueLeftovers() {
 	for _, ep := range list {
 		c.queue.Add(ep.Namespace + "/" + ep.Name)
 	}
-}
-
-func (c *Controller) onService(obj any) {
-	svc, ok := obj.(*corev1.Service)
-	if !ok {
-		return
-	}
-	c.selectors.Update(svc)
-	c.queue.Add(svc.Namespace + "/" + svc.Name)
-}
-
-func (c *Controller) onServiceDelete(obj any) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	svc, ok := obj.(*corev1.Service)
-	if !ok {
-		return
-	}
-	c.selectors.Delete(svc.Namespace, svc.Name)
-	c.queue.Add(svc.Namespace + "/" + svc.Name)
-}
-
-func (c *Controller) onPod(obj any) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return
-	}
-	for _, key := range c.selectors.ServicesFor(pod) {
-		c.queue.Add(key)
-	}
-}
-
-func (c *Controller) onPodUpdate(old, cur any) {
-	o, ok1 := old.(*corev1.Pod)
-	n, ok2 := cur.(*corev1.Pod)
-	if !ok1 || !ok2 {
-		return
-	}
-	for _, key := range c.selectors.ServicesToUpdate(o, n) {
-		c.queue.Add(key)
-	}
-}
-
-func (c *Controller) onPodDelete(obj any) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	c.onPod(obj)
 }
 
 func (c *Controller) onEndpointsDelete(obj any) {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -71,16 +70,8 @@ func New(cc controller.Context) (*Controller, error) {
 		inf cache.SharedIndexInformer
 		h   cache.ResourceEventHandler
 	}{
-		{svcInf.Informer(), cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.onService,
-			UpdateFunc: func(_, cur any) { c.onService(cur) },
-			DeleteFunc: c.onServiceDelete,
-		}},
-		{podInf.Informer(), cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.onPod,
-			UpdateFunc: c.onPodUpdate,
-			DeleteFunc: c.onPodDelete,
-		}},
+		{svcInf.Informer(), c.selectors.ServiceHandler(c.queue.Add)},
+		{podInf.Informer(), c.selectors.PodHandler(c.queue.Add)},
 		{sliceInf.Informer(), cache.ResourceEventHandlerFuncs{
 			AddFunc:    c.onSlice,
 			UpdateFunc: c.onSliceUpdate,
@@ -107,49 +98,6 @@ func (c *Controller) Run(ctx context.Context) error {
 			return fmt.Errorf("endpointslice controller: dropping service %s out of the queue: %w", key, err)
 		},
 	}.Run(ctx)
-}
-
-func (c *Controller) onService(obj any) {
-	if svc, ok := obj.(*corev1.Service); ok {
-		c.selectors.Update(svc)
-		c.queue.Add(svc.Namespace + "/" + svc.Name)
-	}
-}
-
-func (c *Controller) onServiceDelete(obj any) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	if svc, ok := obj.(*corev1.Service); ok {
-		c.selectors.Delete(svc.Namespace, svc.Name)
-		c.queue.Add(svc.Namespace + "/" + svc.Name)
-	}
-}
-
-func (c *Controller) onPod(obj any) {
-	if pod, ok := obj.(*corev1.Pod); ok {
-		for _, key := range c.selectors.ServicesFor(pod) {
-			c.queue.Add(key)
-		}
-	}
-}
-
-func (c *Controller) onPodUpdate(old, cur any) {
-	o, ok1 := old.(*corev1.Pod)
-	n, ok2 := cur.(*corev1.Pod)
-	if !ok1 || !ok2 {
-		return
-	}
-	for _, key := range c.selectors.ServicesToUpdate(o, n) {
-		c.queue.Add(key)
-	}
-}
-
-func (c *Controller) onPodDelete(obj any) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	c.onPod(obj)
 }
 
 func managed(s *discoveryv1.EndpointSlice) bool {
