@@ -130,6 +130,12 @@ func (s *Server) deleteObject(ctx context.Context, res *resource, namespace, nam
 		switch {
 		case dry:
 			return cur, !pending, nil
+		case pending && !marked && !fromStore:
+			// Nothing would change, but the cache may not have seen the
+			// latest write yet (a finalizer just removed): decide on the
+			// stored object, as upstream's store re-reads before a no-op.
+			fromStore = true
+			continue
 		case pending && !marked:
 			return cur, false, nil // already being deleted; nothing changes
 		case pending:

@@ -112,7 +112,15 @@ func (s *Server) updateObject(ctx context.Context, res *resource, namespace, nam
 			}
 			return nil, apierrors.NewConflict(res.groupResource(), name, errors.New(conflictMessage))
 		}
-		out, err := s.writeUpdate(ctx, res, key, desired, cur, rev, tgt, dry)
+		out, noop, err := s.writeUpdate(ctx, res, key, desired, cur, rev, tgt, dry)
+		if noop && !fromStore {
+			// Nothing would change, but the cache may not have seen the
+			// latest write yet: decide on the stored object, as upstream's
+			// store re-reads before a no-op, so a write is never lost to
+			// a stale read and a stale pinned version still gets its 409.
+			fromStore = true
+			continue
+		}
 		if errors.Is(err, storage.ErrConflict) {
 			if pinned || attempt >= maxConflictRetries {
 				return nil, apierrors.NewConflict(res.groupResource(), name, errors.New(conflictMessage))
@@ -151,53 +159,53 @@ func (s *Server) current(ctx context.Context, res *resource, key string, fromSto
 }
 
 // writeUpdate applies the update rules to desired against cur and writes
-// it with compare-on-revision.
-func (s *Server) writeUpdate(ctx context.Context, res *resource, key string, desired, cur runtime.Object, rev int64, tgt target, dry bool) (runtime.Object, error) {
+// it with compare-on-revision. It reports a no-op (nothing to write) apart.
+func (s *Server) writeUpdate(ctx context.Context, res *resource, key string, desired, cur runtime.Object, rev int64, tgt target, dry bool) (runtime.Object, bool, error) {
 	// The write is conditional on rev whether or not the client pinned it;
 	// strategies validate the object as it will be compared.
 	dacc, _ := meta.Accessor(desired)
 	setRV(dacc, rev)
 	obj, err := s.prepareUpdate(ctx, res, desired, cur, tgt, dry)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	acc, _ := meta.Accessor(obj)
 	setRV(acc, rev)
 	if equality.Semantic.DeepEqual(obj, cur) {
-		return cur, nil // no-op writes keep the resourceVersion, as upstream
+		return cur, true, nil // no-op writes keep the resourceVersion, as upstream
 	}
 	if shouldDeleteDuringUpdate(obj, cur) {
 		if dry {
-			return obj, nil
+			return obj, false, nil
 		}
 		if _, _, err := s.store.Delete(ctx, key, rev); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		s.afterDelete(res, cur)
-		return obj, nil
+		return obj, false, nil
 	}
 	finish := func(bool) {}
 	if h := res.Strategy.Hooks; h != nil && tgt == mainResource {
 		if finish, err = h.BeforeUpdate(ctx, obj, cur); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	if dry {
 		finish(false)
-		return obj, nil
+		return obj, false, nil
 	}
 	value, err := s.encodeForStore(res, obj)
 	if err != nil {
 		finish(false)
-		return nil, err
+		return nil, false, err
 	}
 	newRev, err := s.store.Update(ctx, key, value, rev)
 	finish(err == nil)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	setRV(acc, newRev)
-	return obj, nil
+	return obj, false, nil
 }
 
 // prepareUpdate builds the object to store from what the client sent and
