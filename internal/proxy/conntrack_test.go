@@ -1,14 +1,12 @@
 package proxy
 
 import (
-	"context"
 	"net/netip"
 	"slices"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -42,10 +40,7 @@ func TestUDPEndpointRemovalCleansConntrack(t *testing.T) {
 	h := newHarness(t, dns, s)
 	before := h.ct.filters
 	upd := udpSlice(ep{ip: "10.244.0.11"})
-	if _, err := h.client.DiscoveryV1().EndpointSlices("kube-system").Update(context.Background(), upd, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	h.waitDirty("kube-system/dns")
+	h.updateSlice(upd)
 	h.sync()
 	if got := h.ct.filters - before; got != 1 {
 		t.Errorf("conntrack filters after removing one UDP endpoint: %d, want 1 (cluster IP answered by it)", got)

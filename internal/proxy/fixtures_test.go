@@ -11,6 +11,7 @@ import (
 	"github.com/vishvananda/netlink"
 	v1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -218,4 +219,48 @@ type fakeConntrack struct{ filters int }
 func (f *fakeConntrack) ConntrackDeleteFilters(_ netlink.ConntrackTableType, _ netlink.InetFamily, filters ...netlink.CustomConntrackFilter) (uint, error) {
 	f.filters += len(filters)
 	return 0, nil
+}
+
+// updateSlice writes s and waits until the informer holds its endpoints and
+// its Service is marked dirty, so that the next sync sees the change.
+// Waiting for the informer first matters: a dirty mark left by an earlier
+// event (the handlers run after the informer's store is updated, so a
+// creation's mark can arrive after the harness's first sync) would
+// otherwise let the sync run before the change arrives.
+func (h *harness) updateSlice(s *discoveryv1.EndpointSlice) {
+	h.t.Helper()
+	if _, err := h.client.DiscoveryV1().EndpointSlices(s.Namespace).Update(context.Background(), s, metav1.UpdateOptions{}); err != nil {
+		h.t.Fatal(err)
+	}
+	inf := h.inf.Discovery().V1().EndpointSlices().Informer()
+	err := wait.PollUntilContextTimeout(context.Background(), time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		o, ok, _ := inf.GetStore().GetByKey(s.Namespace + "/" + s.Name)
+		return ok && equality.Semantic.DeepEqual(o.(*discoveryv1.EndpointSlice).Endpoints, s.Endpoints), nil
+	})
+	if err != nil {
+		h.t.Fatalf("informer never saw the update of %s/%s", s.Namespace, s.Name)
+	}
+	h.waitDirty(s.Namespace + "/" + s.Labels[discoveryv1.LabelServiceName])
+}
+
+// remove deletes a Service or an EndpointSlice and, as updateSlice does,
+// waits until the informer no longer holds it and its Service is dirty.
+func (h *harness) remove(o any) {
+	h.t.Helper()
+	ctx := context.Background()
+	var err error
+	var key string
+	switch o := o.(type) {
+	case *v1.Service:
+		err = h.client.CoreV1().Services(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{})
+		key = o.Namespace + "/" + o.Name
+	case *discoveryv1.EndpointSlice:
+		err = h.client.DiscoveryV1().EndpointSlices(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{})
+		key = o.Namespace + "/" + o.Labels[discoveryv1.LabelServiceName]
+	}
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.waitFor(o, false)
+	h.waitDirty(key)
 }

@@ -1,10 +1,7 @@
 package proxy
 
 import (
-	"context"
 	"testing"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // TestRoutesTo follows what the programmed rules send connections to: a
@@ -24,10 +21,7 @@ func TestRoutesTo(t *testing.T) {
 
 	s := slice("default", "web", "web-1", map[string]int32{"http": 8080},
 		ep{ip: "10.244.0.11"}, ep{ip: "10.244.0.12", notReady: true, serving: true, terminating: true})
-	if _, err := h.client.DiscoveryV1().EndpointSlices("default").Update(context.Background(), s, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	h.waitDirty("default/web")
+	h.updateSlice(s)
 	if !h.p.RoutesTo("10.244.0.12") {
 		t.Error("RoutesTo changed before the rules were synced")
 	}
@@ -36,10 +30,7 @@ func TestRoutesTo(t *testing.T) {
 		t.Error("after the sync, the terminating endpoint is still routed to, or the ready one is not")
 	}
 
-	if err := h.client.CoreV1().Services("default").Delete(context.Background(), "web", metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	h.waitDirty("default/web")
+	h.remove(webService())
 	h.sync()
 	if h.p.RoutesTo("10.244.0.11") {
 		t.Error("a deleted Service's endpoint is still routed to")

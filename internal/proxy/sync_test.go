@@ -21,10 +21,7 @@ func TestEndpointChangeTouchesOnlyItsService(t *testing.T) {
 		slice("default", "other", "other-1", map[string]int32{"http": 8080}, ep{ip: "10.244.0.21"}))
 
 	s := slice("default", "web", "web-1", map[string]int32{"http": 8080}, ep{ip: "10.244.0.11"})
-	if _, err := h.client.DiscoveryV1().EndpointSlices("default").Update(context.Background(), s, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	h.waitDirty("default/web")
+	h.updateSlice(s)
 	h.sync()
 
 	tx := h.nft.LastTransaction.String()
@@ -49,10 +46,7 @@ func TestEndpointChangeTouchesOnlyItsService(t *testing.T) {
 
 func TestLastEndpointGoneSwitchesToReject(t *testing.T) {
 	h := newHarness(t, webService(), slice("default", "web", "web-1", map[string]int32{"http": 8080}, ep{ip: "10.244.0.11"}))
-	if err := h.client.DiscoveryV1().EndpointSlices("default").Delete(context.Background(), "web-1", metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	h.waitDirty("default/web")
+	h.remove(slice("default", "web", "web-1", map[string]int32{"http": 8080}))
 	h.sync()
 	if got := h.mapValue(mapServiceIPs, "10.96.0.10", "tcp", "80"); got != "" {
 		t.Errorf("service-ips still has %q", got)
