@@ -47,18 +47,19 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds over the three targets; each target's best round is reported")
 	rate := flag.Int("rate", 1000, "requests/s of the fixed-rate latency phase")
 	connections := flag.Int("connections", 16, "keep-alive connections of the fixed-rate latency phase")
+	profile := flag.String("profile-ingress", "", "write a CPU profile of the server during the first saturated Ingress round to this file")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: the services benchmark runs a real node and needs root")
 		os.Exit(1)
 	}
-	if err := run(*bin, *imageDir, *clients, *duration, *changes, *rounds, *rate, *connections); err != nil {
+	if err := run(*bin, *imageDir, *clients, *duration, *changes, *rounds, *rate, *connections, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin, imageDir string, clients int, duration time.Duration, changes, rounds, rate, connections int) (err error) {
+func run(bin, imageDir string, clients int, duration time.Duration, changes, rounds, rate, connections int, profile string) (err error) {
 	ctx := context.Background()
 	ingressPort, err := proc.FreePort()
 	if err != nil {
@@ -85,8 +86,11 @@ func run(bin, imageDir string, clients int, duration time.Duration, changes, rou
 	// Interleaved rounds, so that a slow moment of the shared machine
 	// does not fall on one target only; each target's best round counts.
 	best := make([]result, len(targets))
-	for range rounds {
+	for round := range rounds {
 		for i, tg := range targets {
+			if profile != "" && round == 0 && i == 2 {
+				go profileServer(ctx, n.Client, duration, profile)
+			}
 			r, err := load(tg.url, tg.host, clients, duration)
 			if err != nil {
 				return fmt.Errorf("%s: %w", tg.name, err)
@@ -135,6 +139,20 @@ func run(bin, imageDir string, clients int, duration time.Duration, changes, rou
 	fmt.Printf("EndpointSlice change to the ClusterIP answering (%d changes): p50 %v  max %v   (target < 100ms)\n",
 		len(lat), proc.Percentile(lat, 50).Round(100*time.Microsecond), lat[len(lat)-1].Round(100*time.Microsecond))
 	return nil
+}
+
+// profileServer saves a CPU profile of the server process (which runs
+// the Ingress proxy) taken over most of d.
+func profileServer(ctx context.Context, client kubernetes.Interface, d time.Duration, path string) {
+	secs := max(1, int(d.Seconds())-1)
+	data, err := client.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").
+		Param("seconds", fmt.Sprint(secs)).DoRaw(ctx)
+	if err == nil {
+		err = os.WriteFile(path, data, 0o644)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: profile:", err)
+	}
 }
 
 // deploy creates a one-replica testserver Deployment, its Service and an

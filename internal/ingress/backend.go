@@ -1,9 +1,6 @@
 package ingress
 
 import (
-	"context"
-	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,51 +13,25 @@ import (
 const (
 	ejectBase = 5 * time.Second
 	ejectMax  = 60 * time.Second
-	// drainTick is how often a removed endpoint's idle keep-alive
-	// connections are closed while its in-flight requests finish.
-	drainTick = 200 * time.Millisecond
-	// drainMax bounds how long a removed endpoint is watched; past it
-	// the pod has been killed and its connections are dead anyway.
-	drainMax = 10 * time.Minute
 )
 
 // endpoint is one ready address:port. Its state outlives routing-table
-// rebuilds (the pool keeps it while any backend lists it), and each has
-// its own Transport so its keep-alive connections can be closed when it
-// leaves without touching anyone else's.
+// rebuilds (the pool keeps it while any backend lists it), and it keeps
+// its own idle connections so they can be closed when it leaves without
+// touching anyone else's.
 type endpoint struct {
-	addr      string
-	transport *http.Transport
-	// inflight counts requests whose response body is still open.
-	inflight atomic.Int64
+	addr string
 	// failures is the count of consecutive failures; ejectedUntil the
 	// unix-nano time before which the endpoint is skipped.
 	failures     atomic.Int64
 	ejectedUntil atomic.Int64
-	removed      atomic.Bool
+
+	mu      sync.Mutex
+	idle    []*upstreamConn
+	removed bool
 }
 
-func newEndpoint(addr string) *endpoint {
-	dialer := &net.Dialer{Timeout: 3 * time.Second, KeepAlive: 30 * time.Second}
-	return &endpoint{
-		addr: addr,
-		transport: &http.Transport{
-			DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
-				c, err := dialer.DialContext(ctx, network, a)
-				if err != nil {
-					return nil, &dialError{err: err}
-				}
-				return c, nil
-			},
-			MaxIdleConns:        256,
-			MaxIdleConnsPerHost: 256,
-			IdleConnTimeout:     90 * time.Second,
-			// Clients negotiate encoding with the backend themselves.
-			DisableCompression:    true,
-			ExpectContinueTimeout: time.Second,
-		},
-	}
-}
+func newEndpoint(addr string) *endpoint { return &endpoint{addr: addr} }
 
 // dialError marks a failure before any byte reached the endpoint, which
 // makes any request safe to retry elsewhere.
@@ -85,38 +56,6 @@ func (e *endpoint) markSuccess() {
 	if e.failures.Load() != 0 {
 		e.failures.Store(0)
 		e.ejectedUntil.Store(0)
-	}
-}
-
-// drain closes the removed endpoint's idle connections until its last
-// in-flight request is done, so a keep-alive connection to a pod that
-// left is never reused and never held open. Connections go back to the
-// idle pool asynchronously after a body is closed, hence the ticker
-// rather than one call.
-func (e *endpoint) drain(stop <-chan struct{}) {
-	t := time.NewTicker(drainTick)
-	defer t.Stop()
-	deadline := time.Now().Add(drainMax)
-	quiet := 0
-	for {
-		e.transport.CloseIdleConnections()
-		if e.inflight.Load() == 0 {
-			// One more tick lets the last connection reach the pool.
-			if quiet++; quiet > 1 {
-				return
-			}
-		} else {
-			quiet = 0
-		}
-		if time.Now().After(deadline) {
-			return
-		}
-		select {
-		case <-stop:
-			e.transport.CloseIdleConnections()
-			return
-		case <-t.C:
-		}
 	}
 }
 
@@ -186,13 +125,12 @@ func containsEndpoint(list []*endpoint, ep *endpoint) bool {
 
 // pool owns every endpoint any backend refers to, keyed by address.
 type pool struct {
-	mu   sync.Mutex
-	eps  map[string]*endpoint
-	stop chan struct{}
+	mu  sync.Mutex
+	eps map[string]*endpoint
 }
 
 func newPool() *pool {
-	return &pool{eps: map[string]*endpoint{}, stop: make(chan struct{})}
+	return &pool{eps: map[string]*endpoint{}}
 }
 
 // get returns the endpoint for addr, creating it when new.
@@ -207,7 +145,7 @@ func (p *pool) get(addr string) *endpoint {
 	return ep
 }
 
-// retain drops every endpoint not in live and drains it; requests that
+// retain drops every endpoint not in live and retires it; requests that
 // already picked it finish on their open connections.
 func (p *pool) retain(live map[*endpoint]struct{}) {
 	p.mu.Lock()
@@ -217,17 +155,16 @@ func (p *pool) retain(live map[*endpoint]struct{}) {
 			continue
 		}
 		delete(p.eps, addr)
-		ep.removed.Store(true)
-		go ep.drain(p.stop)
+		ep.retire()
 	}
 }
 
-// close stops every drain and closes all idle connections.
+// close retires every endpoint: idle connections close now, busy ones
+// when their responses end.
 func (p *pool) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	close(p.stop)
 	for _, ep := range p.eps {
-		ep.transport.CloseIdleConnections()
+		ep.retire()
 	}
 }

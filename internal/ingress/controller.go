@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -298,10 +297,8 @@ func (c *Controller) Run(ctx context.Context) error {
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.DrainTimeout)
 	defer cancel()
 	for _, s := range servers {
-		if s.srv.Shutdown(drainCtx) != nil {
-			// Past the drain timeout the stragglers are cut off.
-			_ = s.srv.Close()
-		}
+		// Past the drain timeout the stragglers are cut off.
+		s.shutdown(drainCtx)
 	}
 	wg.Wait()
 	c.pool.close()
@@ -373,28 +370,8 @@ func (c *Controller) ensureClass(ctx context.Context) error {
 	return nil
 }
 
-// httpServer is one listener and its server.
-type httpServer struct {
-	srv *http.Server
-	ln  net.Listener
-	tls bool
-}
-
-func (s httpServer) serve() error {
-	var err error
-	if s.tls {
-		err = s.srv.ServeTLS(s.ln, "", "")
-	} else {
-		err = s.srv.Serve(s.ln)
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
-}
-
-func (c *Controller) listen() ([]httpServer, error) {
-	var out []httpServer
+func (c *Controller) listen() ([]*frontend, error) {
+	var out []*frontend
 	for _, l := range []struct {
 		addr string
 		tls  bool
@@ -405,22 +382,17 @@ func (c *Controller) listen() ([]httpServer, error) {
 		}
 		ln, err := net.Listen("tcp", l.addr)
 		if err != nil {
-			for _, s := range out {
-				_ = s.ln.Close()
+			for _, f := range out {
+				_ = f.ln.Close()
 			}
 			return nil, fmt.Errorf("ingress: listen on %s: %w", l.addr, err)
 		}
 		*l.dst = ln.Addr().String()
-		_, port, _ := net.SplitHostPort(*l.dst)
-		srv := &http.Server{
-			Handler:           newProxy(c, port),
-			ReadHeaderTimeout: 30 * time.Second,
-			IdleTimeout:       2 * time.Minute,
-		}
+		var tlsConfig *tls.Config
 		if l.tls {
-			srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: c.getCertificate}
+			tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: c.getCertificate}
 		}
-		out = append(out, httpServer{srv: srv, ln: ln, tls: l.tls})
+		out = append(out, newFrontend(c, ln, tlsConfig))
 	}
 	return out, nil
 }

@@ -36,10 +36,25 @@
 // Service and EndpointSlice changes only swap the endpoint lists of the
 // backends naming that Service. Endpoints are balanced round robin.
 // Ready endpoints serve; when none is ready, serving-but-terminating ones
-// do, as kube-proxy falls back. Each endpoint has its own Transport: when
-// it leaves the slice (or turns not-ready) its idle keep-alive
-// connections are closed repeatedly until its in-flight requests have
-// finished, so zero-downtime rollouts need no preStop sleep on this path.
+// do, as kube-proxy falls back.
+//
+// HTTP/1.x is served by the package's own loop (http1.go): one goroutine
+// per client connection reads a request with http.ReadRequest, writes it
+// to an idle keep-alive connection of the chosen endpoint and relays the
+// response, re-framed for the client, with no goroutine per upstream
+// connection and no hand-off between goroutines. This costs about half of
+// what net/http's server, ReverseProxy and Transport together did. HTTP/2
+// (TLS with ALPN h2) goes through net/http's server and ReverseProxy,
+// whose Transport is the same upstream path (upstream.go).
+//
+// Each endpoint keeps its own idle connections: when it leaves the slice
+// (or turns not-ready) they are closed at once, and connections still
+// carrying a request are closed when their response ends, so zero-downtime
+// rollouts need no preStop sleep on this path. A reused connection the
+// backend closed while idle is replaced by a fresh one: at once for a
+// replayable request, after a non-blocking check before sending any
+// other.
+//
 // Passive health: a connection failure (refused, reset, dial timeout)
 // ejects the endpoint for 5s, doubling per consecutive failure up to 60s,
 // and the request is retried on another endpoint (up to 3 attempts) when
@@ -60,6 +75,7 @@
 // (rewrites, auth, rate limits, ssl-redirect: HTTP is never redirected to
 // HTTPS), no TCP/UDP services, and conflicting default backends resolve
 // to the oldest Ingress rather than the controller's own 404 service.
-// Every node publishes Config.NodeIPs, so callers with several nodes give
+// Informational responses other than 101 (103 Early Hints) are not
+// relayed, and CONNECT requests get 405. Every node publishes Config.NodeIPs, so callers with several nodes give
 // them one shared list (or let one node write status).
 package ingress

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -25,71 +24,105 @@ var (
 
 type backendKey struct{}
 
-// proxy is the HTTP handler of one listener; scheme and port feed the
-// X-Forwarded-Proto/-Port headers.
-type proxy struct {
+// h2Handler serves requests that arrived over HTTP/2 (TLS with ALPN h2)
+// through net/http's server and ReverseProxy; HTTP/1.x connections are
+// served by serveHTTP1 instead. Both route with the same table and reach
+// endpoints through the same upstream connections.
+type h2Handler struct {
 	c    *Controller
 	port string
 	rp   *httputil.ReverseProxy
 }
 
-func newProxy(c *Controller, port string) *proxy {
-	p := &proxy{c: c, port: port}
-	p.rp = &httputil.ReverseProxy{
-		Rewrite:      p.rewrite,
+func newH2Handler(c *Controller, port string) *h2Handler {
+	h := &h2Handler{c: c, port: port}
+	h.rp = &httputil.ReverseProxy{
+		Rewrite:      h.rewrite,
 		Transport:    balancer{},
 		BufferPool:   bufferPool{},
-		ErrorHandler: p.proxyError,
+		ErrorHandler: h.proxyError,
 		ErrorLog:     log.New(io.Discard, "", 0),
 	}
-	return p
+	return h
 }
 
-func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	t := p.c.table.Load()
+func (h *h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, status, msg := h.c.route(r.Host, r.URL.Path)
+	if b == nil {
+		http.Error(w, msg, status)
+		return
+	}
+	h.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), backendKey{}, b)))
+}
+
+// route finds the backend of a request, or the status and message to
+// answer with when there is none.
+func (c *Controller) route(host, path string) (*backend, int, string) {
+	t := c.table.Load()
 	if t == nil {
-		http.Error(w, "ingress routing table not ready", http.StatusServiceUnavailable)
-		return
+		return nil, http.StatusServiceUnavailable, "ingress routing table not ready"
 	}
-	b, ok := t.route(requestHost(r.Host), r.URL.Path)
+	b, ok := t.route(requestHost(host), path)
 	if !ok {
-		http.Error(w, "404 page not found (no Ingress rule matches and no default backend)", http.StatusNotFound)
-		return
+		return nil, http.StatusNotFound, "404 page not found (no Ingress rule matches and no default backend)"
 	}
-	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), backendKey{}, b)))
+	return b, 0, ""
 }
 
 // rewrite prepares the upstream request. Rewrite (unlike Director) has
-// already stripped client-supplied X-Forwarded-* headers, so a client
-// cannot spoof its address; the Host header is passed through unchanged
-// because backends route on it too. The URL host is filled per attempt.
-func (p *proxy) rewrite(pr *httputil.ProxyRequest) {
+// already stripped client-supplied X-Forwarded-* headers. The URL host is
+// never dialled: the balancer picks the endpoint.
+func (h *h2Handler) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Scheme = "http"
 	pr.Out.URL.Host = "endpoint.invalid"
-	pr.SetXForwarded()
-	pr.Out.Header.Set("X-Forwarded-Port", p.port)
-	if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
-		pr.Out.Header.Set("X-Real-IP", ip)
+	proto := "http"
+	if pr.In.TLS != nil {
+		proto = "https"
 	}
+	setForwarded(pr.Out.Header, pr.In.RemoteAddr, pr.In.Host, proto, h.port)
 }
 
-func (p *proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+// setForwarded tells the backend who the client is: X-Forwarded-For/-Host/
+// -Proto/-Port and X-Real-IP. Values a client sent are replaced, not
+// appended to, so a client cannot spoof its address (ingress-nginx's
+// default without use-forwarded-headers). The Host header itself is
+// passed through unchanged because backends route on it too.
+func setForwarded(h http.Header, remoteAddr, host, proto, port string) {
+	h.Del("Forwarded")
+	ip, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		h.Del("X-Forwarded-For")
+		h.Del("X-Real-Ip")
+	} else {
+		h.Set("X-Forwarded-For", ip)
+		h.Set("X-Real-Ip", ip)
+	}
+	h.Set("X-Forwarded-Host", host)
+	h.Set("X-Forwarded-Proto", proto)
+	h.Set("X-Forwarded-Port", port)
+}
+
+func (h *h2Handler) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil {
 		// The client left; nobody will read a status.
 		return
 	}
-	status := http.StatusBadGateway
-	if errors.Is(err, errNoEndpoints) || errors.Is(err, errUnresolved) {
-		status = http.StatusServiceUnavailable
-	}
+	status := errorStatus(err)
 	klog.V(4).InfoS("Ingress proxy error", "host", r.Host, "path", r.URL.Path, "status", status, "err", err)
 	w.WriteHeader(status)
 }
 
-// balancer is the ReverseProxy's Transport: it picks an endpoint of the
-// request's backend, and retries on another one when the failure makes
-// that safe: the connection was never established (nothing was sent),
-// or the method is idempotent and the request has no body to replay.
+// errorStatus is what the client is told when no endpoint answered: 503
+// when there was none to try, 502 when the tried ones failed.
+func errorStatus(err error) int {
+	if errors.Is(err, errNoEndpoints) || errors.Is(err, errUnresolved) {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusBadGateway
+}
+
+// balancer is the ReverseProxy's Transport: the request's backend, put in
+// its context by ServeHTTP, picks the endpoint.
 type balancer struct{}
 
 func (balancer) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -97,15 +130,24 @@ func (balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 	if b == nil {
 		return nil, errUnresolved
 	}
+	return b.roundTrip(req.Context(), req)
+}
+
+// roundTrip sends req to one of b's endpoints, and retries on another one
+// when the failure makes that safe: the connection was never established
+// (nothing was sent), or the method is idempotent and the request has no
+// body to replay.
+func (b *backend) roundTrip(ctx context.Context, req *http.Request) (*http.Response, error) {
 	if set := b.eps.Load(); set != nil && set.err != "" {
 		return nil, errors.Join(errUnresolved, errors.New(set.err))
 	}
 	hasBody := req.Body != nil && req.Body != http.NoBody
-	body := req.Body
 	if hasBody {
-		// The Transport closes the body even when the dial fails; keep it
-		// open so a retry after a dial error can still send it.
-		body = noCloseBody{req.Body}
+		// Writing a request closes its body, even when the write fails;
+		// keep it open so a retry after a dial error can still send it.
+		out := *req
+		out.Body = noCloseBody{req.Body}
+		req = &out
 	}
 	var triedBuf [maxAttempts]*endpoint
 	tried := triedBuf[:0]
@@ -116,12 +158,12 @@ func (balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 			break
 		}
 		tried = append(tried, ep)
-		resp, err := roundTripTo(ep, req, body)
+		resp, err := ep.roundTrip(ctx, req, hasBody)
 		if err == nil {
 			return resp, nil
 		}
 		lastErr = err
-		if req.Context().Err() != nil {
+		if ctx.Err() != nil {
 			return nil, err // the client left; not the endpoint's fault
 		}
 		ep.markFailure(time.Now())
@@ -136,30 +178,6 @@ func (balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 	return nil, lastErr
 }
 
-// roundTripTo sends one attempt to ep and counts it in flight until the
-// response body is closed, so draining knows when the endpoint is idle.
-func roundTripTo(ep *endpoint, req *http.Request, body io.ReadCloser) (*http.Response, error) {
-	out := *req
-	u := *req.URL
-	u.Host = ep.addr
-	out.URL = &u
-	out.Body = body
-	ep.inflight.Add(1)
-	resp, err := ep.transport.RoundTrip(&out)
-	if err != nil {
-		ep.inflight.Add(-1)
-		return nil, err
-	}
-	ep.markSuccess()
-	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
-		// ReverseProxy needs the writable body to splice a WebSocket.
-		resp.Body = &trackedConn{trackedBody: trackedBody{ReadCloser: resp.Body, ep: ep}, w: rwc}
-	} else {
-		resp.Body = &trackedBody{ReadCloser: resp.Body, ep: ep}
-	}
-	return resp, nil
-}
-
 func idempotent(method string) bool {
 	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
@@ -172,36 +190,8 @@ type noCloseBody struct{ io.Reader }
 
 func (noCloseBody) Close() error { return nil }
 
-// trackedBody ends the endpoint's in-flight count exactly once.
-type trackedBody struct {
-	io.ReadCloser
-	ep   *endpoint
-	done atomic.Bool
-}
-
-func (t *trackedBody) Close() error {
-	err := t.ReadCloser.Close()
-	if t.done.CompareAndSwap(false, true) {
-		t.ep.inflight.Add(-1)
-		if t.ep.removed.Load() {
-			// A request that picked the endpoint from a table replaced
-			// just before may finish after the drain ended; its
-			// connection reaches the idle pool shortly after Close.
-			time.AfterFunc(drainTick, t.ep.transport.CloseIdleConnections)
-		}
-	}
-	return err
-}
-
-type trackedConn struct {
-	trackedBody
-	w io.Writer
-}
-
-func (t *trackedConn) Write(p []byte) (int, error) { return t.w.Write(p) }
-
-// bufferPool recycles ReverseProxy's copy buffers; without it each
-// request allocates 32 KiB.
+// bufferPool recycles body copy buffers; without it each request
+// allocates 32 KiB.
 type bufferPool struct{}
 
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
