@@ -9,6 +9,7 @@ package realnode
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -32,7 +34,11 @@ type Options struct {
 	// (make images).
 	Bin, ImageDir string
 	// SeparateAgent runs the node as `skiff agent --runtime=cri` next to
-	// `skiff server --disable-agent`.
+	// `skiff server --disable-agent`. The agent runs from its own copy of
+	// the binary, as on a machine of its own: run from the server's file,
+	// the kernel's fault-around maps into it the neighbours of every page
+	// it touches that the server keeps cached, and its RSS measures the
+	// server's working set as much as its own.
 	SeparateAgent bool
 	// ServerArgs are added to the server's flags.
 	ServerArgs []string
@@ -81,7 +87,11 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	}
 	socket := filepath.Join(dir, "server", "containerd", "containerd.sock")
 	if o.SeparateAgent {
-		n.Agent = exec.Command(o.Bin, "agent", "--runtime=cri", "--kubeconfig", kubeconfig, "--node-name", "bench-node")
+		agentBin := filepath.Join(dir, "skiff-agent")
+		if err := copyCold(o.Bin, agentBin); err != nil {
+			return nil, err
+		}
+		n.Agent = exec.Command(agentBin, "agent", "--runtime=cri", "--kubeconfig", kubeconfig, "--node-name", "bench-node")
 		n.Agent.Env = append(os.Environ(), "SKIFF_DATA_DIR="+filepath.Join(dir, "agent"))
 		n.Agent.Stderr = n.logFile("agent.log")
 		if err := n.Agent.Start(); err != nil {
@@ -186,4 +196,31 @@ func (n *Node) deleteWorkloads() {
 func linkExists(name string) bool {
 	_, err := os.Stat(filepath.Join("/sys/class/net", name))
 	return err == nil
+}
+
+// copyCold copies the binary at src to dst and leaves none of the copy in
+// the page cache, like a binary installed on a node some time ago.
+func copyCold(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copying %s: %w", src, err)
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return fmt.Errorf("copying %s: %w", src, err)
+	}
+	if err := unix.Fadvise(int(out.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		out.Close()
+		return fmt.Errorf("evicting %s from the page cache: %w", dst, err)
+	}
+	return out.Close()
 }
