@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/skiff-sh/skiff/internal/agent/cri"
 	"github.com/skiff-sh/skiff/internal/agent/kubeletserver"
+	"github.com/skiff-sh/skiff/internal/gcheadroom"
 )
 
 // runCRIAgent runs one real node on CRI until SIGINT or SIGTERM.
@@ -64,9 +66,16 @@ func runCRIAgent(parent context.Context, o agentOptions, log *slog.Logger) error
 	}
 	log.Info("Node agent starting", "runtime", "cri", "node", name, "server", rc.Host, "dataDir", cfg.DataDir)
 	keepExecutableTrimmed(ctx, log)
+	go gcheadroom.Keep(ctx, agentHeadroom, time.Second)
 	if err := cri.RunNode(ctx, cfg); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
 	log.Info("Node agent stopped")
 	return nil
 }
+
+// agentHeadroom lets the node agent's heap grow by 4 MB between
+// collections (40% of the 10 MB it holds with 100 pods) instead of Go's
+// default 100%: about 2.5 MB less RSS, at no measurable cost in idle CPU
+// or pod startup latency. Figures in docs/benchmarks.md.
+var agentHeadroom = gcheadroom.Policy{Headroom: 4 << 20, MinPercent: 25, MaxPercent: 100}
