@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -326,6 +328,20 @@ func endpointChanges(ctx context.Context, client kubernetes.Interface, times int
 		return nil, err
 	}
 	addr := net.JoinHostPort(created.Spec.ClusterIP, "80")
+	refused := func() bool {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return errors.Is(err, syscall.ECONNREFUSED)
+	}
+	// Until the proxy has programmed the new Service, its address is an
+	// unallocated one of the service range, whose packets are dropped (as
+	// upstream does): a first change timed then would measure the dial
+	// timeout, not the endpoint change.
+	if err := proc.WaitFor(10*time.Second, refused); err != nil {
+		return nil, fmt.Errorf("the new Service's ClusterIP never refused connections: %w", err)
+	}
 	var out []time.Duration
 	for i := range times {
 		w, err := client.DiscoveryV1().EndpointSlices("default").Watch(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=flip"})
@@ -340,9 +356,15 @@ func endpointChanges(ctx context.Context, client kubernetes.Interface, times int
 			return nil, fmt.Errorf("change %d: %w", i, err)
 		}
 		for {
-			if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+			c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+			if err == nil {
 				c.Close()
 				break
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// Neither refused nor answered: a packet was dropped.
+				fmt.Printf("  change %d: a connection attempt %v after the slice timed out\n", i, time.Since(seen).Round(time.Millisecond))
 			}
 			if time.Since(seen) > 10*time.Second {
 				return nil, fmt.Errorf("change %d: the ClusterIP did not answer within 10s of its EndpointSlice", i)
@@ -354,13 +376,7 @@ func endpointChanges(ctx context.Context, client kubernetes.Interface, times int
 			return nil, err
 		}
 		// Wait until the ClusterIP refuses again before the next change.
-		if err := proc.WaitFor(10*time.Second, func() bool {
-			c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-			if err == nil {
-				c.Close()
-			}
-			return err != nil
-		}); err != nil {
+		if err := proc.WaitFor(10*time.Second, refused); err != nil {
 			return nil, fmt.Errorf("change %d: the ClusterIP kept answering after its endpoints left: %w", i, err)
 		}
 	}

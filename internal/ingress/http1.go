@@ -135,7 +135,8 @@ func (hc *h1conn) serve(req *http.Request) bool {
 	if err != nil {
 		status := errorStatus(err)
 		klog.V(4).InfoS("Ingress proxy error", "host", req.Host, "path", req.URL.Path, "status", status, "err", err)
-		keepAlive = hc.writeError(status, "", keepAlive)
+		// A body no endpoint took is still on the connection: say it closes.
+		keepAlive = hc.writeError(status, "", keepAlive && (body == nil || body.eof.Load()))
 	} else if resp.StatusCode == http.StatusSwitchingProtocols {
 		hc.switchProtocols(req, resp, upgrade)
 		return false

@@ -62,9 +62,10 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		return nil, err
 	}
 	n = &Node{Dir: dir, bridgeExisted: linkExists(cni.BridgeName)}
+	started := n // the error returns below set n to nil
 	defer func() {
 		if err != nil {
-			n.Stop(false)
+			started.Stop(false)
 		}
 	}()
 	port, err := proc.FreePort()
