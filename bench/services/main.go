@@ -19,6 +19,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"sync"
 	"syscall"
@@ -50,18 +52,19 @@ func main() {
 	rate := flag.Int("rate", 1000, "requests/s of the fixed-rate latency phase")
 	connections := flag.Int("connections", 16, "keep-alive connections of the fixed-rate latency phase")
 	profile := flag.String("profile-ingress", "", "write a CPU profile of the server during the first saturated Ingress round to this file")
+	nginx := flag.String("nginx", "", "path to an nginx binary: also load the pod through nginx as a reverse proxy, for comparison")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: the services benchmark runs a real node and needs root")
 		os.Exit(1)
 	}
-	if err := run(*bin, *imageDir, *clients, *duration, *changes, *rounds, *rate, *connections, *profile); err != nil {
+	if err := run(*bin, *imageDir, *clients, *duration, *changes, *rounds, *rate, *connections, *profile, *nginx); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin, imageDir string, clients int, duration time.Duration, changes, rounds, rate, connections int, profile string) (err error) {
+func run(bin, imageDir string, clients int, duration time.Duration, changes, rounds, rate, connections int, profile, nginx string) (err error) {
 	ctx := context.Background()
 	ingressPort, err := proc.FreePort()
 	if err != nil {
@@ -84,6 +87,14 @@ func run(bin, imageDir string, clients int, duration time.Duration, changes, rou
 	}
 	if err := proc.WaitFor(time.Minute, func() bool { return get(http.DefaultClient, targets[2].url, targets[2].host) == nil }); err != nil {
 		return fmt.Errorf("waiting for the Ingress to route: %w", err)
+	}
+	if nginx != "" {
+		url, stop, err := startNginx(nginx, net.JoinHostPort(podIP, "8080"))
+		if err != nil {
+			return err
+		}
+		defer stop()
+		targets = append(targets, struct{ name, url, host string }{"through nginx (reference)", url, "bench.local"})
 	}
 	// Interleaved rounds, so that a slow moment of the shared machine
 	// does not fall on one target only; each target's best round counts.
@@ -141,6 +152,70 @@ func run(bin, imageDir string, clients int, duration time.Duration, changes, rou
 	fmt.Printf("EndpointSlice change to the ClusterIP answering (%d changes): p50 %v  max %v   (target < 100ms)\n",
 		len(lat), proc.Percentile(lat, 50).Round(100*time.Microsecond), lat[len(lat)-1].Round(100*time.Microsecond))
 	return nil
+}
+
+// startNginx runs nginx as a keep-alive reverse proxy to backend, set up
+// the way ingress-nginx proxies (HTTP/1.1 upstream keep-alive, the
+// X-Forwarded headers, no access log), and returns its URL and a stop
+// function.
+func startNginx(bin, backend string) (string, func(), error) {
+	port, err := proc.FreePort()
+	if err != nil {
+		return "", nil, err
+	}
+	dir, err := os.MkdirTemp("", "bench-nginx")
+	if err != nil {
+		return "", nil, err
+	}
+	conf := fmt.Sprintf(`daemon off;
+worker_processes auto;
+pid %[1]s/nginx.pid;
+error_log stderr error;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path %[1]s/body;
+	proxy_temp_path %[1]s/proxy;
+	fastcgi_temp_path %[1]s/fastcgi;
+	uwsgi_temp_path %[1]s/uwsgi;
+	scgi_temp_path %[1]s/scgi;
+	upstream backend { server %[2]s; keepalive 64; }
+	server {
+		listen 127.0.0.1:%[3]d;
+		location / {
+			proxy_pass http://backend;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_set_header Host $host;
+			proxy_set_header X-Forwarded-For $remote_addr;
+			proxy_set_header X-Real-IP $remote_addr;
+			proxy_set_header X-Forwarded-Proto $scheme;
+		}
+	}
+}
+`, dir, backend, port)
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	cmd := exec.Command(bin, "-c", path, "-p", dir)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("starting nginx: %w", err)
+	}
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		os.RemoveAll(dir)
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	if err := proc.WaitFor(10*time.Second, func() bool { return get(http.DefaultClient, url, "bench.local") == nil }); err != nil {
+		stop()
+		return "", nil, fmt.Errorf("waiting for nginx: %w", err)
+	}
+	return url, stop, nil
 }
 
 // profileServer saves a CPU profile of the server process (which runs
