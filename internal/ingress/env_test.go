@@ -28,6 +28,8 @@ const ns = "default"
 type env struct {
 	client *fake.Clientset
 	ctrl   *Controller
+	// stop cancels Run and returns its error once it has returned.
+	stop func() error
 }
 
 func startEnv(t testing.TB, objs ...runtime.Object) *env {
@@ -45,9 +47,17 @@ func startEnv(t testing.TB, objs ...runtime.Object) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	stop := func() error {
+		once.Do(func() {
+			cancel()
+			runErr = <-done
+		})
+		return runErr
+	}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 		f.Shutdown()
@@ -57,7 +67,7 @@ func startEnv(t testing.TB, objs ...runtime.Object) *env {
 	case err := <-done:
 		t.Fatalf("Run ended before ready: %v", err)
 	}
-	return &env{client: client, ctrl: c}
+	return &env{client: client, ctrl: c, stop: stop}
 }
 
 // eventually polls cond until it holds; the deadline only bounds a hung

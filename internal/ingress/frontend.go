@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,8 +27,9 @@ type frontend struct {
 	h2     *http.Server
 	h2conn *connQueue
 
+	// closing is set (under mu) when shutdown begins.
+	closing atomic.Bool
 	mu      sync.Mutex
-	closing bool
 	conns   map[*h1conn]bool // true while waiting for the next request
 }
 
@@ -75,7 +77,7 @@ func (f *frontend) serve() error {
 			return fmt.Errorf("serve HTTP/2: %w", herr)
 		}
 	}
-	if f.isClosing() {
+	if f.closing.Load() {
 		return nil
 	}
 	return err
@@ -105,18 +107,12 @@ func (f *frontend) handle(conn net.Conn) {
 	f.serveHTTP1(tc)
 }
 
-func (f *frontend) isClosing() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.closing
-}
-
 // setIdle records whether hc waits for a request; it reports false when
 // the frontend is shutting down and an idle connection should end.
 func (f *frontend) setIdle(hc *h1conn, idle bool) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.closing && idle {
+	if f.closing.Load() && idle {
 		return false
 	}
 	f.conns[hc] = idle
@@ -143,7 +139,7 @@ func (f *frontend) hijack(hc *h1conn) {
 // ones to finish their request until ctx ends; then it closes the rest.
 func (f *frontend) shutdown(ctx context.Context) {
 	f.mu.Lock()
-	f.closing = true
+	f.closing.Store(true)
 	f.mu.Unlock()
 	_ = f.ln.Close()
 	var h2wg sync.WaitGroup

@@ -141,7 +141,8 @@ func (hc *h1conn) serve(req *http.Request) bool {
 		hc.switchProtocols(req, resp, upgrade)
 		return false
 	} else {
-		keepAlive = hc.writeResponse(req, resp, keepAlive)
+		// While shutting down, tell the client this connection ends here.
+		keepAlive = hc.writeResponse(req, resp, keepAlive && !hc.f.closing.Load())
 	}
 	if body != nil && !body.finish() {
 		return false // the body was not read to its end: the framing is lost

@@ -244,3 +244,62 @@ func TestStaleUpstreamConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdownDrains stops the controller while one request is in flight
+// and another connection is idle: the idle one is closed, new connections
+// are refused, and the request in flight still gets its whole response.
+func TestShutdownDrains(t *testing.T) {
+	release, entered := make(chan struct{}), make(chan struct{}, 1)
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			entered <- struct{}{}
+			<-release
+		}
+		io.WriteString(w, "done "+r.URL.Path)
+	}))
+	t.Cleanup(backend.Close)
+	t.Cleanup(unblock) // runs before the backend's Close
+	e, addr := startFraming(t, backend)
+
+	idle := dialRaw(t, addr)
+	idle.send("GET /warm HTTP/1.1\r\nHost: a.example.com\r\n\r\n")
+	if _, body := idle.read("GET"); body != "done /warm" {
+		t.Fatalf("warm-up: %q", body)
+	}
+	busy := dialRaw(t, addr)
+	busy.send("GET /slow HTTP/1.1\r\nHost: a.example.com\r\n\r\n")
+	<-entered
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- e.stop() }()
+	// The idle connection is closed without a response.
+	if _, err := idle.br.ReadByte(); err == nil {
+		t.Error("idle keep-alive connection got data after shutdown began; want it closed")
+	}
+	eventually(t, "the listener closed", func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return true
+		}
+		c.Close()
+		return false
+	})
+	select {
+	case err := <-stopped:
+		t.Fatalf("Run returned (%v) while a request was in flight", err)
+	default:
+	}
+	unblock()
+	resp, body := busy.read("GET")
+	if resp.StatusCode != http.StatusOK || body != "done /slow" {
+		t.Errorf("request in flight during shutdown: %d %q", resp.StatusCode, body)
+	}
+	if !resp.Close {
+		t.Error("response during shutdown did not say Connection: close")
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
