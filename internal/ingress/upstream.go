@@ -101,17 +101,29 @@ func (uc *upstreamConn) alive() bool {
 }
 
 // putConn returns uc to the idle stack, or closes it when the endpoint has
-// left (draining) or the stack is full.
+// left (draining) or the stack is full. Connections at the bottom of the
+// stack that have been idle too long are closed on the way: the stack is
+// used from the top, so without that they would stay open, perhaps
+// already closed by the backend, for as long as traffic keeps the top busy.
 func (e *endpoint) putConn(uc *upstreamConn) {
-	uc.idleSince = time.Now()
+	now := time.Now()
+	uc.idleSince = now
+	var stale []*upstreamConn
 	e.mu.Lock()
-	if e.removed || len(e.idle) >= maxIdlePerEndpoint {
-		e.mu.Unlock()
-		_ = uc.conn.Close()
-		return
+	for len(e.idle) > 0 && now.Sub(e.idle[0].idleSince) > upstreamIdleTimeout {
+		stale = append(stale, e.idle[0])
+		e.idle[0] = nil
+		e.idle = e.idle[1:]
 	}
-	e.idle = append(e.idle, uc)
+	if e.removed || len(e.idle) >= maxIdlePerEndpoint {
+		stale = append(stale, uc)
+	} else {
+		e.idle = append(e.idle, uc)
+	}
 	e.mu.Unlock()
+	for _, c := range stale {
+		_ = c.conn.Close()
+	}
 }
 
 // retire marks e as gone and closes its idle connections; connections in
