@@ -255,8 +255,9 @@ func (c *Controller) HTTPSAddr() string { return c.httpsAddr }
 
 // Run serves until ctx ends, then stops accepting, waits up to
 // DrainTimeout for in-flight requests and closes backend connections.
-// Call it once. Hijacked (WebSocket) connections are not waited for:
-// net/http stops tracking them, and they end with the process.
+// Call it once. Upgraded (WebSocket) connections are not waited for:
+// they are no longer tracked once upgraded, as net/http does with
+// hijacked ones, and they end with the process.
 func (c *Controller) Run(ctx context.Context) error {
 	logger := klog.FromContext(ctx).WithName("ingress")
 	ctx = klog.NewContext(ctx, logger)
