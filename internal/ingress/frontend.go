@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"k8s.io/klog/v2"
 )
 
 // tlsHandshakeTimeout bounds a client's TLS handshake.
@@ -58,17 +60,23 @@ func (f *frontend) serve() error {
 		go func() { h2done <- f.h2.Serve(f.h2conn) }()
 	}
 	var err error
+	backoff := time.Duration(0)
 	for {
 		var conn net.Conn
 		conn, err = f.ln.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(5 * time.Millisecond) // out of file descriptors: back off
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				break
 			}
-			break
+			// Out of file descriptors or a connection aborted before it
+			// was accepted: back off and go on, as net/http's server does,
+			// rather than let one bad moment end the listener.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			klog.V(2).InfoS("Ingress accept failed; retrying", "addr", f.ln.Addr(), "delay", backoff, "err", err)
+			time.Sleep(backoff)
+			continue
 		}
+		backoff = 0
 		go f.handle(conn)
 	}
 	if f.h2 != nil {
