@@ -32,12 +32,12 @@ type frontend struct {
 	// closing is set (under mu) when shutdown begins.
 	closing atomic.Bool
 	mu      sync.Mutex
-	conns   map[*h1conn]bool // true while waiting for the next request
+	conns   map[*h1conn]struct{} // HTTP/1 connections being served
 }
 
 func newFrontend(c *Controller, ln net.Listener, tlsConfig *tls.Config) *frontend {
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	f := &frontend{c: c, ln: ln, tls: tlsConfig, scheme: "http", port: port, conns: map[*h1conn]bool{}}
+	f := &frontend{c: c, ln: ln, tls: tlsConfig, scheme: "http", port: port, conns: map[*h1conn]struct{}{}}
 	if tlsConfig != nil {
 		f.scheme = "https"
 		f.tls = tlsConfig.Clone()
@@ -115,15 +115,15 @@ func (f *frontend) handle(conn net.Conn) {
 	f.serveHTTP1(tc)
 }
 
-// setIdle records whether hc waits for a request; it reports false when
-// the frontend is shutting down and an idle connection should end.
-func (f *frontend) setIdle(hc *h1conn, idle bool) bool {
+// track registers hc for shutdown; it reports false when the frontend is
+// already shutting down and the connection should not be served.
+func (f *frontend) track(hc *h1conn) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.closing.Load() && idle {
+	if f.closing.Load() {
 		return false
 	}
-	f.conns[hc] = idle
+	f.conns[hc] = struct{}{}
 	return true
 }
 
@@ -178,7 +178,8 @@ func (f *frontend) closeConns(busy bool) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n := 0
-	for hc, idle := range f.conns {
+	for hc := range f.conns {
+		idle := hc.idle.Load()
 		if idle || busy {
 			_ = hc.conn.Close()
 		}

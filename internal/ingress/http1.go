@@ -53,6 +53,9 @@ type h1conn struct {
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	remote string
+	// idle is true while the connection waits for its next request;
+	// shutdown closes idle connections and waits for the others.
+	idle atomic.Bool
 	// wmu orders an interim "100 Continue", written when the backend
 	// starts reading the body, before the response.
 	wmu        sync.Mutex
@@ -64,9 +67,16 @@ func (f *frontend) serveHTTP1(c net.Conn) {
 	hc.lr.R = c
 	hc.br = bufio.NewReaderSize(&hc.lr, 4<<10)
 	hc.bw = bufio.NewWriterSize(c, 4<<10)
+	if !f.track(hc) {
+		_ = c.Close()
+		return
+	}
 	defer f.forget(hc)
 	for {
-		if !f.setIdle(hc, true) {
+		// Idle first, then check: shutdown sets closing first, then
+		// closes the idle, so one of the two sees the other.
+		hc.idle.Store(true)
+		if f.closing.Load() {
 			return
 		}
 		hc.lr.N = maxHeaderBytes
@@ -74,7 +84,7 @@ func (f *frontend) serveHTTP1(c net.Conn) {
 		if _, err := hc.br.Peek(1); err != nil {
 			return
 		}
-		f.setIdle(hc, false)
+		hc.idle.Store(false)
 		_ = c.SetReadDeadline(time.Now().Add(readHeaderTimeout))
 		req, err := http.ReadRequest(hc.br)
 		if err != nil {
@@ -92,17 +102,15 @@ func (f *frontend) serveHTTP1(c net.Conn) {
 // rejectHead answers a request head that could not be read, when the
 // client is still there to hear it.
 func (hc *h1conn) rejectHead(err error) {
+	if hc.lr.N <= 0 { // the head did not fit in maxHeaderBytes
+		hc.writeError(http.StatusRequestHeaderFieldsTooLarge, "", false)
+		return
+	}
 	var ne net.Error
 	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || (errors.As(err, &ne) && ne.Timeout()) {
-		if hc.lr.N > 0 {
-			return
-		}
+		return // the client left or stalled
 	}
-	status := http.StatusBadRequest
-	if hc.lr.N <= 0 {
-		status = http.StatusRequestHeaderFieldsTooLarge
-	}
-	hc.writeError(status, "", false)
+	hc.writeError(http.StatusBadRequest, "", false)
 }
 
 // serve forwards one request and reports whether the connection can
@@ -261,8 +269,8 @@ func (hc *h1conn) writeError(status int, msg string, keepAlive bool) bool {
 func (hc *h1conn) writeResponse(req *http.Request, resp *http.Response, keepAlive bool) bool {
 	defer resp.Body.Close()
 	removeHopByHop(resp.Header)
-	status := resp.Status
-	if status == "" || !strings.HasPrefix(status, strconv.Itoa(resp.StatusCode)) {
+	status := resp.Status // http.ReadResponse's: the code, then the reason
+	if status == "" {
 		status = strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode)
 	}
 	bodyAllowed := req.Method != http.MethodHead && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified

@@ -188,14 +188,13 @@ func (uc *upstreamConn) exchange(ctx context.Context, req *http.Request, hasBody
 		_ = uc.conn.Close()
 		return nil, err
 	}
-	body := &upstreamBody{rc: resp.Body, uc: uc, written: written, stop: stop, reusable: !resp.Close}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// The connection now belongs to the upgraded protocol; ReverseProxy
 		// needs the body to be writable to splice it.
 		resp.Body = &upgradedConn{uc: uc, stop: stop}
 		return resp, nil
 	}
-	resp.Body = body
+	resp.Body = &upstreamBody{rc: resp.Body, uc: uc, written: written, stop: stop, reusable: !resp.Close}
 	return resp, nil
 }
 
@@ -220,7 +219,7 @@ func (uc *upstreamConn) readResponse(req *http.Request) (*http.Response, error) 
 		if err != nil {
 			return nil, fmt.Errorf("read response: %w", err)
 		}
-		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols || resp.StatusCode < 100 {
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
 			return resp, nil
 		}
 	}
